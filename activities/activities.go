@@ -1,0 +1,258 @@
+// Package activities holds the side effects of modelplane's workflows: thin,
+// retry-safe adapters over the store, the providers, webhooks and Temporal.
+// Every mutation is idempotent under retry: provider changes carry a mutation
+// id chosen by the workflow, audit records a deterministic key.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/store"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Activities holds the clients activities use.
+type Activities struct {
+	Store     *store.Store
+	Providers modelplane.Providers
+	HTTP      *http.Client
+	// Temporal is used to signal the deployment guardian (signal-with-start).
+	Temporal client.Client
+	// Getenv reads secrets (retrain HMAC keys) at the moment they are used, so
+	// they never travel through workflow history. Defaults to os.Getenv.
+	Getenv func(string) string
+	Now    func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// nonRetryable turns errors retrying cannot fix into ones Temporal will not retry.
+func nonRetryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *modelplane.Error
+	if errors.Is(err, modelplane.ErrInvalid) || (errors.As(err, &e) && (e.Code == modelplane.ENotFound || e.Code == modelplane.EInvalid)) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "invalid", nil)
+	}
+	return err
+}
+
+func (a *Activities) provider(ctx context.Context, target string) (modelplane.Target, modelplane.Provider, error) {
+	t, err := a.Store.GetTarget(ctx, target)
+	if err != nil {
+		return t, nil, nonRetryable(err)
+	}
+	p, err := a.Providers.Provider(t.Provider)
+	if err != nil {
+		return t, nil, temporal.NewNonRetryableApplicationError(err.Error(), "invalid", nil)
+	}
+	return t, p, nil
+}
+
+// VersionRef names a model version on a target.
+type VersionRef struct {
+	Model, Version, Target string
+}
+
+// Register deploys the version to the target's platform (idempotent).
+func (a *Activities) Register(ctx context.Context, in VersionRef) error {
+	v, err := a.Store.GetVersion(ctx, in.Model, in.Version)
+	if err != nil {
+		return nonRetryable(err)
+	}
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return err
+	}
+	return nonRetryable(p.RegisterVersion(ctx, t, v))
+}
+
+// ValidateInput asks for the validation stage.
+type ValidateInput struct {
+	VersionRef
+	Metrics modelplane.MetricBounds
+}
+
+// ValidateResult is the evidence and what follows from it.
+type ValidateResult struct {
+	Report            modelplane.ValidationReport
+	RiskTier          modelplane.RiskTier
+	Owner             string
+	RequiredApprovals int
+	Stable            string
+}
+
+// Validate gathers the evidence and runs the pure checks.
+func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateResult, error) {
+	m, err := a.Store.GetModel(ctx, in.Model)
+	if err != nil {
+		return ValidateResult{}, nonRetryable(err)
+	}
+	v, err := a.Store.GetVersion(ctx, in.Model, in.Version)
+	if err != nil {
+		return ValidateResult{}, nonRetryable(err)
+	}
+	t, err := a.Store.GetTarget(ctx, in.Target)
+	if err != nil {
+		return ValidateResult{}, nonRetryable(err)
+	}
+	d, _, err := a.Store.GetDeployment(ctx, in.Model, in.Target)
+	if err != nil {
+		return ValidateResult{}, err
+	}
+	return ValidateResult{
+		Report:            modelplane.ValidateCandidate(m, v, t, d.Stable, in.Metrics),
+		RiskTier:          m.RiskTier,
+		Owner:             m.Owner,
+		RequiredApprovals: modelplane.RequiredApprovals(m.RiskTier, t),
+		Stable:            d.Stable,
+	}, nil
+}
+
+// Deployment reads what serves a model on a target now.
+func (a *Activities) Deployment(ctx context.Context, in VersionRef) (modelplane.Deployment, error) {
+	d, _, err := a.Store.GetDeployment(ctx, in.Model, in.Target)
+	return d, err
+}
+
+// TrafficInput is one traffic change.
+type TrafficInput struct {
+	Model, Target string
+	Split         modelplane.TrafficSplit
+	MutationID    string
+}
+
+// SetTraffic moves live traffic; the mutation id makes retries harmless.
+func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) error {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return err
+	}
+	return nonRetryable(p.SetTraffic(ctx, t, in.Model, in.Split, in.MutationID))
+}
+
+// ShadowInput starts (Shadow set) or stops (nil) mirroring.
+type ShadowInput struct {
+	Model, Target string
+	Shadow        *modelplane.Shadow
+	MutationID    string
+}
+
+// Shadow starts or stops request mirroring.
+func (a *Activities) Shadow(ctx context.Context, in ShadowInput) error {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return err
+	}
+	if in.Shadow == nil {
+		return nonRetryable(p.StopShadow(ctx, t, in.Model, in.MutationID))
+	}
+	return nonRetryable(p.StartShadow(ctx, t, in.Model, *in.Shadow, in.MutationID))
+}
+
+// HealthInput asks for one version's health over a window.
+type HealthInput struct {
+	VersionRef
+	Window modelplane.Duration
+}
+
+// Health measures a version.
+func (a *Activities) Health(ctx context.Context, in HealthInput) (modelplane.Health, error) {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return modelplane.Health{}, err
+	}
+	h, err := p.Health(ctx, t, in.Model, in.Version, in.Window.D())
+	return h, nonRetryable(err)
+}
+
+// Ready reports whether a version is deployed (warm) on the endpoint.
+func (a *Activities) Ready(ctx context.Context, in VersionRef) (bool, error) {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return false, err
+	}
+	st, err := p.State(ctx, t, in.Model)
+	if err != nil {
+		return false, err
+	}
+	for _, v := range st.Versions {
+		if v == in.Version {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Retire removes an idle version from the platform.
+func (a *Activities) Retire(ctx context.Context, in VersionRef) error {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return err
+	}
+	return nonRetryable(p.Retire(ctx, t, in.Model, in.Version))
+}
+
+// ProgressInput is the workflow's view to project into the store.
+type ProgressInput struct {
+	Promotion  *modelplane.Promotion
+	Seq        int64
+	Deployment *modelplane.Deployment
+	Audit      []modelplane.AuditRecord
+}
+
+// RecordProgress writes the audit first (keys make it idempotent), then the
+// deployment and the promotion projection that the API reads.
+func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) error {
+	if err := a.Store.AppendAudit(ctx, in.Audit...); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if in.Deployment != nil {
+		if err := a.Store.PutDeployment(ctx, *in.Deployment); err != nil {
+			return fmt.Errorf("deployment: %w", err)
+		}
+	}
+	if in.Promotion != nil {
+		if err := a.Store.UpdatePromotion(ctx, *in.Promotion, in.Seq); err != nil {
+			return fmt.Errorf("promotion: %w", err)
+		}
+	}
+	return nil
+}
+
+// GuardianState is what the guardian needs each turn.
+type GuardianState struct {
+	Busy     bool // a promotion runs for the pair: it owns traffic now
+	Analysis modelplane.Analysis
+	Interval modelplane.Duration
+}
+
+// GuardianContext reads the target's analysis settings and whether a promotion is running.
+func (a *Activities) GuardianContext(ctx context.Context, in VersionRef) (GuardianState, error) {
+	t, err := a.Store.GetTarget(ctx, in.Target)
+	if err != nil {
+		return GuardianState{}, nonRetryable(err)
+	}
+	_, busy, err := a.Store.ActivePromotion(ctx, in.Model, in.Target)
+	if err != nil {
+		return GuardianState{}, err
+	}
+	an, _ := modelplane.NormalizeAnalysis(modelplane.Analysis{}, t.Analysis)
+	iv := t.GuardInterval
+	if iv == 0 {
+		iv = modelplane.Duration(modelplane.DefaultGuardInterval)
+	}
+	return GuardianState{Busy: busy, Analysis: an, Interval: iv}, nil
+}

@@ -1,0 +1,151 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"go.temporal.io/sdk/client"
+)
+
+// RetrainType is the CloudEvents type of a retrain request.
+const RetrainType = "dev.modelplane.retrain.requested"
+
+// SignatureHeader carries "t=<unix>,v1=<hex hmac-sha256 of "<t>.<body>">".
+const SignatureHeader = "X-Modelplane-Signature"
+
+// RetrainInput asks for retraining after drift. EventID is stable across
+// retries so receivers can deduplicate.
+type RetrainInput struct {
+	EventID string
+	Model   string
+	Target  string
+	Version string
+	Reason  string
+	Drift   *modelplane.DriftSignal
+}
+
+// RetrainResult says what happened to a retrain request.
+type RetrainResult struct {
+	Sent         bool   `json:"sent"`
+	Deduplicated bool   `json:"deduplicated"`
+	Skipped      string `json:"skipped,omitempty"`
+}
+
+// RetrainEvent is the CloudEvents (structured JSON) body sent to the webhook.
+type RetrainEvent struct {
+	SpecVersion     string         `json:"specversion"`
+	ID              string         `json:"id"`
+	Source          string         `json:"source"`
+	Type            string         `json:"type"`
+	Subject         string         `json:"subject"`
+	Time            time.Time      `json:"time"`
+	DataContentType string         `json:"datacontenttype"`
+	Data            map[string]any `json:"data"`
+}
+
+// Sign computes the signature header value for body at time ts.
+func Sign(secret []byte, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	fmt.Fprintf(mac, "%d.", ts)
+	mac.Write(body)
+	return "t=" + strconv.FormatInt(ts, 10) + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// RequestRetrain posts a signed retrain request to the target's webhook,
+// at most once per model and target within the cooldown.
+func (a *Activities) RequestRetrain(ctx context.Context, in RetrainInput) (RetrainResult, error) {
+	t, err := a.Store.GetTarget(ctx, in.Target)
+	if err != nil {
+		return RetrainResult{}, nonRetryable(err)
+	}
+	cooldown := t.RetrainCooldown.D()
+	if cooldown == 0 {
+		cooldown = modelplane.DefaultRetrainCooldown
+	}
+	now := a.now()
+	last, ok, err := a.Store.LastRetrain(ctx, in.Model, in.Target, in.EventID)
+	if err != nil {
+		return RetrainResult{}, err
+	}
+	if ok && now.Sub(last) < cooldown {
+		return RetrainResult{Deduplicated: true, Skipped: fmt.Sprintf("a retrain was requested %s ago (cooldown %s)", now.Sub(last).Round(time.Second), cooldown)}, nil
+	}
+	if t.RetrainWebhook == "" {
+		// Still recorded, so the cooldown and the audit trail hold without a webhook.
+		err := a.Store.RecordRetrain(ctx, in.EventID, in.Model, in.Target, in.Version, in.Reason, now)
+		return RetrainResult{Skipped: "target has no retrain_webhook"}, err
+	}
+	data := map[string]any{"model": in.Model, "target": in.Target, "version": in.Version, "reason": in.Reason}
+	if in.Drift != nil {
+		data["drift"] = in.Drift
+	}
+	body, err := json.Marshal(RetrainEvent{SpecVersion: "1.0", ID: in.EventID, Source: "modelplane/" + in.Target, Type: RetrainType,
+		Subject: in.Model + "/" + in.Version, Time: now, DataContentType: "application/json", Data: data})
+	if err != nil {
+		return RetrainResult{}, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.RetrainWebhook, bytes.NewReader(body))
+	if err != nil {
+		return RetrainResult{}, nonRetryable(modelplane.FieldError("retrain_webhook", "%v", err))
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("Ce-Id", in.EventID)
+	getenv := a.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if t.RetrainSecretEnv != "" {
+		secret := getenv(t.RetrainSecretEnv)
+		if secret == "" {
+			return RetrainResult{}, fmt.Errorf("retrain secret env %s is empty", t.RetrainSecretEnv)
+		}
+		req.Header.Set(SignatureHeader, Sign([]byte(secret), now.Unix(), body))
+	}
+	hc := a.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return RetrainResult{}, fmt.Errorf("retrain webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode/100 != 2 {
+		return RetrainResult{}, fmt.Errorf("retrain webhook answered %s", resp.Status)
+	}
+	if err := a.Store.RecordRetrain(ctx, in.EventID, in.Model, in.Target, in.Version, in.Reason, now); err != nil {
+		return RetrainResult{}, err
+	}
+	return RetrainResult{Sent: true}, nil
+}
+
+// SignalWithStartInput delivers a signal to a workflow, starting it if it is not running.
+type SignalWithStartInput struct {
+	WorkflowID   string
+	WorkflowType string
+	TaskQueue    string
+	Signal       string
+	SignalArg    json.RawMessage
+	StartArg     json.RawMessage
+	Summary      string
+}
+
+// SignalWithStart is how a finished promotion hands over to the deployment guardian.
+func (a *Activities) SignalWithStart(ctx context.Context, in SignalWithStartInput) error {
+	_, err := a.Temporal.SignalWithStartWorkflow(ctx, in.WorkflowID, in.Signal, in.SignalArg,
+		client.StartWorkflowOptions{ID: in.WorkflowID, TaskQueue: in.TaskQueue, StaticSummary: in.Summary},
+		in.WorkflowType, in.StartArg)
+	return err
+}

@@ -1,0 +1,471 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+type modelRow struct {
+	Name        string `gorm:"primaryKey;size:63"`
+	Owner       string
+	Team        string `gorm:"index"`
+	RiskTier    string
+	Description string
+	DataDomain  string
+	Tags        map[string]string `gorm:"serializer:json"`
+	CreatedAt   time.Time
+}
+
+func (modelRow) TableName() string { return "models" }
+
+type versionRow struct {
+	Model       string `gorm:"primaryKey;size:63"`
+	Version     string `gorm:"primaryKey;size:63"`
+	ArtifactURI string
+	RunID       string
+	Source      string
+	Metrics     map[string]float64 `gorm:"serializer:json"`
+	CreatedBy   string
+	CreatedAt   time.Time
+}
+
+func (versionRow) TableName() string { return "versions" }
+
+type targetRow struct {
+	Name      string            `gorm:"primaryKey;size:63"`
+	Doc       modelplane.Target `gorm:"serializer:json"`
+	CreatedAt time.Time
+}
+
+func (targetRow) TableName() string { return "targets" }
+
+// promotionRow keeps the promotion as a document written by its workflow,
+// plus the columns the API filters on. ActiveKey is model/target while the
+// promotion runs and NULL after: its unique index allows one active promotion per pair.
+type promotionRow struct {
+	ID          string  `gorm:"primaryKey;size:64"`
+	Model       string  `gorm:"index:idx_prom_model_target"`
+	Target      string  `gorm:"index:idx_prom_model_target"`
+	Status      string  `gorm:"index"`
+	ActiveKey   *string `gorm:"uniqueIndex"`
+	IdemKey     *string `gorm:"uniqueIndex"`
+	RequestedBy string
+	Seq         int64
+	Doc         modelplane.Promotion `gorm:"serializer:json"`
+	CreatedAt   time.Time            `gorm:"index"`
+}
+
+func (promotionRow) TableName() string { return "promotions" }
+
+type deploymentRow struct {
+	Model  string                `gorm:"primaryKey;size:63"`
+	Target string                `gorm:"primaryKey;size:63"`
+	Doc    modelplane.Deployment `gorm:"serializer:json"`
+}
+
+func (deploymentRow) TableName() string { return "deployments" }
+
+type auditRow struct {
+	Seq         int64  `gorm:"primaryKey;autoIncrement"`
+	Key         string `gorm:"uniqueIndex;size:255"`
+	Time        time.Time
+	Actor       string `gorm:"index"`
+	Action      string
+	Subject     string
+	PromotionID string `gorm:"index"`
+	Model       string `gorm:"index"`
+	Target      string
+	Decision    string
+	Details     map[string]any `gorm:"serializer:json"`
+}
+
+func (auditRow) TableName() string { return "audit_records" }
+
+type retrainRow struct {
+	EventID string `gorm:"primaryKey;size:255"`
+	Model   string `gorm:"index:idx_retrain_pair"`
+	Target  string `gorm:"index:idx_retrain_pair"`
+	Version string
+	Reason  string
+	SentAt  time.Time
+}
+
+func (retrainRow) TableName() string { return "retrains" }
+
+// --- models ---
+
+// CreateModel stores a new model; a taken name is a conflict.
+func (s *Store) CreateModel(ctx context.Context, m modelplane.Model) (modelplane.Model, error) {
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	row := modelRow{Name: m.Name, Owner: m.Owner, Team: m.Team, RiskTier: string(m.RiskTier), Description: m.Description, DataDomain: m.DataDomain, Tags: m.Tags, CreatedAt: m.CreatedAt}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		if isUniqueViolation(err) {
+			return m, &modelplane.Error{Code: modelplane.EConflict, Field: "name", Message: fmt.Sprintf("model %q already exists", m.Name)}
+		}
+		return m, err
+	}
+	return m, nil
+}
+
+func (r modelRow) domain() modelplane.Model {
+	return modelplane.Model{Name: r.Name, Owner: r.Owner, Team: r.Team, RiskTier: modelplane.RiskTier(r.RiskTier), Description: r.Description, DataDomain: r.DataDomain, Tags: r.Tags, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// GetModel returns a model by name.
+func (s *Store) GetModel(ctx context.Context, name string) (modelplane.Model, error) {
+	var row modelRow
+	if err := s.db.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
+		return modelplane.Model{}, notFound(err, "model %q not found", name)
+	}
+	return row.domain(), nil
+}
+
+// ListModels returns every model by name.
+func (s *Store) ListModels(ctx context.Context) ([]modelplane.Model, error) {
+	var rows []modelRow
+	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.Model, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// --- versions ---
+
+// CreateVersion stores a version of an existing model.
+func (s *Store) CreateVersion(ctx context.Context, v modelplane.Version) (modelplane.Version, error) {
+	if _, err := s.GetModel(ctx, v.Model); err != nil {
+		return v, err
+	}
+	if v.CreatedAt.IsZero() {
+		v.CreatedAt = time.Now().UTC()
+	}
+	row := versionRow{Model: v.Model, Version: v.Version, ArtifactURI: v.ArtifactURI, RunID: v.Lineage.RunID, Source: v.Lineage.Source, Metrics: v.Metrics, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		if isUniqueViolation(err) {
+			return v, &modelplane.Error{Code: modelplane.EConflict, Field: "version", Message: fmt.Sprintf("version %q of model %q already exists", v.Version, v.Model)}
+		}
+		return v, err
+	}
+	return v, nil
+}
+
+func (r versionRow) domain() modelplane.Version {
+	return modelplane.Version{Model: r.Model, Version: r.Version, ArtifactURI: r.ArtifactURI, Lineage: modelplane.Lineage{RunID: r.RunID, Source: r.Source}, Metrics: r.Metrics, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC()}
+}
+
+// GetVersion returns one version of a model.
+func (s *Store) GetVersion(ctx context.Context, model, version string) (modelplane.Version, error) {
+	var row versionRow
+	if err := s.db.WithContext(ctx).First(&row, "model = ? AND version = ?", model, version).Error; err != nil {
+		return modelplane.Version{}, notFound(err, "version %q of model %q not found", version, model)
+	}
+	return row.domain(), nil
+}
+
+// ListVersions returns a model's versions, oldest first.
+func (s *Store) ListVersions(ctx context.Context, model string) ([]modelplane.Version, error) {
+	if _, err := s.GetModel(ctx, model); err != nil {
+		return nil, err
+	}
+	var rows []versionRow
+	if err := s.db.WithContext(ctx).Where("model = ?", model).Order("created_at, version").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.Version, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// --- targets ---
+
+// CreateTarget stores a new target.
+func (s *Store) CreateTarget(ctx context.Context, t modelplane.Target) (modelplane.Target, error) {
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = time.Now().UTC()
+	}
+	if err := s.db.WithContext(ctx).Create(&targetRow{Name: t.Name, Doc: t, CreatedAt: t.CreatedAt}).Error; err != nil {
+		if isUniqueViolation(err) {
+			return t, &modelplane.Error{Code: modelplane.EConflict, Field: "name", Message: fmt.Sprintf("target %q already exists", t.Name)}
+		}
+		return t, err
+	}
+	return t, nil
+}
+
+// GetTarget returns a target by name.
+func (s *Store) GetTarget(ctx context.Context, name string) (modelplane.Target, error) {
+	var row targetRow
+	if err := s.db.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
+		return modelplane.Target{}, notFound(err, "target %q not found", name)
+	}
+	return row.Doc, nil
+}
+
+// ListTargets returns every target by name.
+func (s *Store) ListTargets(ctx context.Context) ([]modelplane.Target, error) {
+	var rows []targetRow
+	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.Target, len(rows))
+	for i, r := range rows {
+		out[i] = r.Doc
+	}
+	return out, nil
+}
+
+// --- promotions ---
+
+func activeKey(model, target string) *string {
+	k := model + "/" + target
+	return &k
+}
+
+// CreatePromotion stores a new running promotion. With an idempotency key
+// already used by the same caller it returns the earlier promotion and
+// created=false. A running promotion for the same model and target is a
+// conflict that names it.
+func (s *Store) CreatePromotion(ctx context.Context, p modelplane.Promotion, idemKey string) (modelplane.Promotion, bool, error) {
+	var idem *string
+	if idemKey != "" {
+		k := p.RequestedBy + "\x00" + idemKey
+		idem = &k
+		var prev promotionRow
+		err := s.db.WithContext(ctx).First(&prev, "idem_key = ?", k).Error
+		if err == nil {
+			return prev.Doc, false, nil
+		}
+		if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return p, false, err
+		}
+	}
+	row := promotionRow{ID: p.ID, Model: p.Model, Target: p.Target, Status: p.Status, ActiveKey: activeKey(p.Model, p.Target), IdemKey: idem, RequestedBy: p.RequestedBy, Doc: p, CreatedAt: p.CreatedAt}
+	err := s.db.WithContext(ctx).Create(&row).Error
+	if err == nil {
+		return p, true, nil
+	}
+	if !isUniqueViolation(err) {
+		return p, false, err
+	}
+	// Either the idempotency key raced with itself or the pair is busy.
+	if idem != nil {
+		var prev promotionRow
+		if s.db.WithContext(ctx).First(&prev, "idem_key = ?", *idem).Error == nil {
+			return prev.Doc, false, nil
+		}
+	}
+	var running promotionRow
+	if s.db.WithContext(ctx).First(&running, "active_key = ?", *row.ActiveKey).Error == nil {
+		return p, false, &modelplane.Error{Code: modelplane.EConflict, Field: "target",
+			Message: fmt.Sprintf("promotion %s of %s version %s to %s is still running", running.ID, running.Model, running.Doc.Version, running.Target)}
+	}
+	return p, false, err
+}
+
+// GetPromotion returns a promotion by id.
+func (s *Store) GetPromotion(ctx context.Context, id string) (modelplane.Promotion, error) {
+	var row promotionRow
+	if err := s.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+		return modelplane.Promotion{}, notFound(err, "promotion %q not found", id)
+	}
+	return row.Doc, nil
+}
+
+// ActivePromotion returns the running promotion for a model and target, if any.
+func (s *Store) ActivePromotion(ctx context.Context, model, target string) (modelplane.Promotion, bool, error) {
+	var row promotionRow
+	err := s.db.WithContext(ctx).First(&row, "active_key = ?", *activeKey(model, target)).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return modelplane.Promotion{}, false, nil
+	}
+	return row.Doc, err == nil, err
+}
+
+// PromotionFilter narrows ListPromotions; empty fields match everything.
+type PromotionFilter struct {
+	Model, Target, Status string
+	Limit                 int
+}
+
+// ListPromotions returns promotions, newest first.
+func (s *Store) ListPromotions(ctx context.Context, f PromotionFilter) ([]modelplane.Promotion, error) {
+	q := s.db.WithContext(ctx).Model(&promotionRow{})
+	if f.Model != "" {
+		q = q.Where("model = ?", f.Model)
+	}
+	if f.Target != "" {
+		q = q.Where("target = ?", f.Target)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	var rows []promotionRow
+	if err := q.Order("created_at DESC, id DESC").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.Promotion, len(rows))
+	for i, r := range rows {
+		out[i] = r.Doc
+	}
+	return out, nil
+}
+
+// UpdatePromotion writes the workflow's view of a promotion. seq grows with
+// every write from the workflow, so a retried, late write never overwrites a newer one.
+func (s *Store) UpdatePromotion(ctx context.Context, p modelplane.Promotion, seq int64) error {
+	cols := []string{"status", "seq", "doc"}
+	if modelplane.Terminal(p.Status) {
+		cols = append(cols, "active_key") // set to NULL: the pair is free again
+	}
+	res := s.db.WithContext(ctx).Model(&promotionRow{}).Where("id = ? AND seq < ?", p.ID, seq).Select(cols).
+		Updates(&promotionRow{Status: p.Status, Seq: seq, Doc: p})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.GetPromotion(ctx, p.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FailPromotion marks a promotion whose workflow could not be started.
+func (s *Store) FailPromotion(ctx context.Context, id, reason string) error {
+	p, err := s.GetPromotion(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	p.Status, p.Stage, p.Reason, p.FinishedAt = modelplane.StatusFailed, modelplane.StageDone, reason, &now
+	return s.UpdatePromotion(ctx, p, 1<<62)
+}
+
+// --- deployments ---
+
+// GetDeployment returns what serves a model on a target; found=false when nothing does yet.
+func (s *Store) GetDeployment(ctx context.Context, model, target string) (modelplane.Deployment, bool, error) {
+	var row deploymentRow
+	err := s.db.WithContext(ctx).First(&row, "model = ? AND target = ?", model, target).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return modelplane.Deployment{Model: model, Target: target}, false, nil
+	}
+	if err != nil {
+		return modelplane.Deployment{}, false, err
+	}
+	return row.Doc, true, nil
+}
+
+// PutDeployment replaces a deployment.
+func (s *Store) PutDeployment(ctx context.Context, d modelplane.Deployment) error {
+	if d.UpdatedAt.IsZero() {
+		d.UpdatedAt = time.Now().UTC()
+	}
+	return s.db.WithContext(ctx).Save(&deploymentRow{Model: d.Model, Target: d.Target, Doc: d}).Error
+}
+
+// ListDeployments returns every deployment.
+func (s *Store) ListDeployments(ctx context.Context) ([]modelplane.Deployment, error) {
+	var rows []deploymentRow
+	if err := s.db.WithContext(ctx).Order("target, model").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.Deployment, len(rows))
+	for i, r := range rows {
+		out[i] = r.Doc
+	}
+	return out, nil
+}
+
+// --- audit ---
+
+// AppendAudit writes records; a record whose key exists is skipped, so a retried write is a no-op.
+func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	rows := make([]auditRow, len(recs))
+	for i, r := range recs {
+		if r.Key == "" {
+			return fmt.Errorf("audit record %q has no key", r.Action)
+		}
+		if r.Time.IsZero() {
+			r.Time = time.Now().UTC()
+		}
+		rows[i] = auditRow{Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID, Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details}
+	}
+	return s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}).Create(&rows).Error
+}
+
+// AuditFilter narrows ListAudit.
+type AuditFilter struct {
+	Model, PromotionID, Actor string
+	Since                     time.Time
+	Limit                     int
+}
+
+// ListAudit returns records in the order they were written.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]modelplane.AuditRecord, error) {
+	q := s.db.WithContext(ctx).Model(&auditRow{})
+	if f.Model != "" {
+		q = q.Where("model = ?", f.Model)
+	}
+	if f.PromotionID != "" {
+		q = q.Where("promotion_id = ?", f.PromotionID)
+	}
+	if f.Actor != "" {
+		q = q.Where("actor = ?", f.Actor)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("time >= ?", f.Since.UTC())
+	}
+	if f.Limit <= 0 || f.Limit > 5000 {
+		f.Limit = 1000
+	}
+	var rows []auditRow
+	if err := q.Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.AuditRecord, len(rows))
+	for i, r := range rows {
+		out[i] = modelplane.AuditRecord{Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID, Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details}
+	}
+	return out, nil
+}
+
+// --- retrains ---
+
+// LastRetrain returns when a retrain was last sent for a model and target, other than eventID.
+func (s *Store) LastRetrain(ctx context.Context, model, target, eventID string) (time.Time, bool, error) {
+	var row retrainRow
+	err := s.db.WithContext(ctx).Where("model = ? AND target = ? AND event_id <> ?", model, target, eventID).Order("sent_at DESC").First(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return row.SentAt.UTC(), true, nil
+}
+
+// RecordRetrain remembers a sent retrain request; recording the same event twice is a no-op.
+func (s *Store) RecordRetrain(ctx context.Context, eventID, model, target, version, reason string, at time.Time) error {
+	return s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&retrainRow{EventID: eventID, Model: model, Target: target, Version: version, Reason: reason, SentAt: at.UTC()}).Error
+}

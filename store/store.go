@@ -1,0 +1,148 @@
+// Package store keeps modelplane's metadata in a SQL database through gorm:
+// SQLite (the embedded default) or PostgreSQL (production).
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	// modernc registers the pure-Go "sqlite" database/sql driver; Temporal's
+	// SQLite plugin imports it too, so we reuse it instead of registering a
+	// second driver under the same name (which panics at start).
+	_ "modernc.org/sqlite"
+)
+
+// Store is the metadata store.
+type Store struct {
+	db       *gorm.DB
+	postgres bool
+}
+
+// Open connects to dsn: a postgres:// URL, or a SQLite file path (":memory:" for a throwaway database).
+func Open(dsn string) (*Store, error) {
+	cfg := &gorm.Config{Logger: logger.Discard, NowFunc: func() time.Time { return time.Now().UTC() }}
+	var (
+		db  *gorm.DB
+		err error
+		pg  = strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+	)
+	if pg {
+		db, err = gorm.Open(postgres.Open(dsn), cfg)
+	} else {
+		db, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: sqliteDSN(dsn)}), cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if !pg {
+		// SQLite allows one writer; one connection avoids SQLITE_BUSY under load
+		// and keeps a ":memory:" database alive and shared.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+	}
+	s := &Store{db: db, postgres: pg}
+	if err := s.migrate(); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func sqliteDSN(path string) string {
+	if path == ":memory:" {
+		return "file::memory:?_pragma=foreign_keys(1)"
+	}
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+}
+
+// DB exposes the connection to packages that keep their own tables (the simulator).
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Close releases the connection.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// Migrate creates or updates extra tables owned by other packages, serialized
+// like the store's own migration.
+func (s *Store) Migrate(models ...any) error {
+	return s.withMigrationLock(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
+}
+
+func (s *Store) migrate() error {
+	return s.Migrate(&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{})
+}
+
+// withMigrationLock serializes schema changes: an API server and a worker
+// starting together on a fresh database otherwise race to create the same tables.
+func (s *Store) withMigrationLock(fn func(*gorm.DB) error) error {
+	if !s.postgres {
+		var err error
+		for i := 0; i < 5; i++ {
+			if err = fn(s.db); err == nil || !strings.Contains(err.Error(), "already exists") {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
+	}
+	ctx := context.Background()
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	h := fnv.New64a()
+	h.Write([]byte("modelplane-migrate"))
+	key := int64(h.Sum64() >> 1)
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return err
+	}
+	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key) //nolint:errcheck
+	tx, err := gorm.Open(postgres.New(postgres.Config{Conn: conn}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return err
+	}
+	return fn(tx)
+}
+
+func notFound(err error, what string, args ...any) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return modelplane.Errorf(modelplane.ENotFound, what, args...)
+	}
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "duplicate key value") || strings.Contains(msg, "SQLSTATE 23505")
+}

@@ -1,0 +1,100 @@
+// Package workflows holds modelplane's deterministic Temporal workflows: the
+// promotion lifecycle and the deployment guardian. No I/O happens here; every
+// side effect is an activity.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// TaskQueue is where modelplane's worker listens.
+const TaskQueue = "modelplane"
+
+// Workflow type names (stable: renaming them breaks running workflows).
+const (
+	PromotionWorkflow = "Promotion"
+	GuardianWorkflow  = "DeploymentGuardian"
+)
+
+// Signal, update and query names. The Web UI lists signals with their descriptions.
+const (
+	Approve  = "approve"
+	Rollback = "rollback"
+	Decide   = "decide"
+	Drift    = "drift"
+	Promoted = "promoted"
+	Status   = "status"
+)
+
+// PromotionWorkflowID is the workflow id of a promotion.
+func PromotionWorkflowID(id string) string { return "promotion/" + id }
+
+// GuardianWorkflowID is the workflow id of the guardian of a model on a target.
+func GuardianWorkflowID(model, target string) string {
+	return fmt.Sprintf("deployment/%s/%s", model, target)
+}
+
+// Vote is an approval decision, from the API (update) or the Web UI (signal).
+type Vote struct {
+	Approver string `json:"approver"`
+	Decision string `json:"decision"` // approve | reject
+	Comment  string `json:"comment,omitempty"`
+	// Via is set by the API ("api"); Web UI signals leave it empty.
+	Via string `json:"via,omitempty"`
+}
+
+// RollbackRequest asks to roll back a promotion or a deployment.
+type RollbackRequest struct {
+	Actor  string `json:"actor"`
+	Reason string `json:"reason"`
+}
+
+// Decision resolves an inconclusive analysis: promote or rollback.
+type Decision struct {
+	Actor    string `json:"actor"`
+	Decision string `json:"decision"`
+}
+
+// activity options: short timeouts so a lost worker is noticed fast, retries
+// with backoff so a flaky platform is ridden out, and invalid requests (marked
+// non-retryable by the activities) fail at once.
+func withActivity(ctx workflow.Context, maxAttempts int32) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    500 * time.Millisecond,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+			MaximumAttempts:    maxAttempts,
+		},
+	})
+}
+
+// acts is only used for its method values: the SDK resolves activity names from them.
+var acts *activities.Activities
+
+// auditLog buffers audit records with deterministic keys until the next flush.
+type auditLog struct {
+	prefix  string
+	n       int
+	pending []modelplane.AuditRecord
+}
+
+func (l *auditLog) add(ctx workflow.Context, r modelplane.AuditRecord) {
+	l.n++
+	r.Key = fmt.Sprintf("%s/%04d", l.prefix, l.n)
+	r.Time = workflow.Now(ctx).UTC()
+	l.pending = append(l.pending, r)
+}
+
+func (l *auditLog) take() []modelplane.AuditRecord {
+	out := l.pending
+	l.pending = nil
+	return out
+}

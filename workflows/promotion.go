@@ -1,0 +1,678 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// PromotionInput starts a promotion. The API has already normalized the
+// strategy and analysis, so the workflow never sees defaults change under it.
+type PromotionInput struct {
+	Promotion modelplane.Promotion
+}
+
+// abort is why a rollout must stop.
+type abort struct {
+	Cause  string // drift | manual | analysis | decision_timeout | provider
+	Reason string
+	Actor  string
+	Drift  *modelplane.DriftSignal
+}
+
+type promotion struct {
+	p        modelplane.Promotion
+	seq      int64
+	audit    auditLog
+	mutSeq   int
+	stable   string // version serving before this promotion
+	before   modelplane.Deployment
+	abort    *abort
+	decision *Decision
+	dirty    bool // something to flush (votes, denied votes)
+	run      modelplane.AnalysisRun
+	owner    string
+}
+
+// Promotion is the lifecycle of one version on one target:
+// register → validate → approve → roll out (with analysis) → monitor → done,
+// rolling back on failed analysis, drift or a manual request.
+func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, error) {
+	w := &promotion{p: in.Promotion, audit: auditLog{prefix: in.Promotion.ID}}
+	w.p.WorkflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	w.run = modelplane.NewAnalysisRun(w.p.Analysis)
+	if err := w.handlers(ctx); err != nil {
+		return w.p, err
+	}
+
+	// Register.
+	w.stage(ctx, modelplane.StageRegistering, "")
+	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Register, ref).Get(ctx, nil); err != nil {
+		return w.finish(ctx, modelplane.StatusFailed, "register: "+errText(err)), nil
+	}
+
+	// Validate.
+	w.stage(ctx, modelplane.StageValidating, "")
+	var vr activities.ValidateResult
+	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
+		return w.finish(ctx, modelplane.StatusFailed, "validate: "+errText(err)), nil
+	}
+	w.p.Validation, w.p.RequiredApprovals, w.stable, w.owner = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.Owner
+	w.p.StableVersion = vr.Stable
+	w.audit.add(ctx, w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report}))
+	if !vr.Report.Passed {
+		return w.finish(ctx, modelplane.StatusFailedValidation, "validation failed: "+strings.Join(vr.Report.Failed(), ", ")), nil
+	}
+
+	// Approve.
+	if status, reason := w.approve(ctx); status != "" {
+		return w.finish(ctx, status, reason), nil
+	}
+
+	// The stable version may have changed while we waited for approvals.
+	var dep modelplane.Deployment
+	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Deployment, ref).Get(ctx, &dep); err != nil {
+		return w.finish(ctx, modelplane.StatusFailed, "read deployment: "+errText(err)), nil
+	}
+	w.stable, w.p.StableVersion, w.before = dep.Stable, dep.Stable, dep
+	if w.stable == w.p.Version {
+		return w.finish(ctx, modelplane.StatusFailedValidation, fmt.Sprintf("version %s became stable on %s while awaiting approval", w.p.Version, w.p.Target)), nil
+	}
+
+	// Roll out.
+	if !w.rollout(ctx) {
+		return w.rollback(ctx), nil
+	}
+
+	// Monitor the full rollout for a while before calling it done.
+	w.stage(ctx, modelplane.StageMonitoring, fmt.Sprintf("watching for %s", w.p.Strategy.MonitorWindow))
+	if !w.monitor(ctx) {
+		return w.rollback(ctx), nil
+	}
+	return w.succeed(ctx), nil
+}
+
+func (w *promotion) record(action, actor, decision string, details map[string]any) modelplane.AuditRecord {
+	return modelplane.AuditRecord{Actor: actor, Action: action, Subject: w.p.Model + "@" + w.p.Version + " → " + w.p.Target,
+		PromotionID: w.p.ID, Model: w.p.Model, Target: w.p.Target, Decision: decision, Details: details}
+}
+
+// --- handlers ---
+
+func (w *promotion) handlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, Status, func() (modelplane.Promotion, error) { return w.p, nil },
+		workflow.QueryHandlerOptions{Description: "The promotion: stage, status, traffic, approvals, analysis and history"}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, Approve, func(ctx workflow.Context, v Vote) (modelplane.Promotion, error) {
+		w.vote(ctx, v, "update")
+		return w.p, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, v Vote) error { return w.checkVote(v) },
+		Description: `Approve or reject: {"approver": "name", "decision": "approve|reject", "comment": "..."}`}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, Rollback, func(ctx workflow.Context, r RollbackRequest) (modelplane.Promotion, error) {
+		w.requestRollback(r)
+		return w.p, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r RollbackRequest) error { return w.checkRollback(r) },
+		Description: `Roll back now: {"actor": "name", "reason": "..."}`}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, Decide, func(ctx workflow.Context, d Decision) (modelplane.Promotion, error) {
+		w.decision = &d
+		return w.p, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return w.checkDecision(d) },
+		Description: `Resolve an inconclusive analysis: {"actor": "name", "decision": "promote|rollback"}`}); err != nil {
+		return err
+	}
+
+	approveCh := workflow.GetSignalChannelWithOptions(ctx, Approve, workflow.SignalChannelOptions{
+		Description: `Approve or reject this promotion. Payload: {"approver": "your-name", "decision": "approve" or "reject", "comment": "why"}`})
+	rollbackCh := workflow.GetSignalChannelWithOptions(ctx, Rollback, workflow.SignalChannelOptions{
+		Description: `Roll back now. Payload: {"actor": "your-name", "reason": "why"}`})
+	decideCh := workflow.GetSignalChannelWithOptions(ctx, Decide, workflow.SignalChannelOptions{
+		Description: `Resolve an inconclusive analysis. Payload: {"actor": "your-name", "decision": "promote" or "rollback"}`})
+	driftCh := workflow.GetSignalChannelWithOptions(ctx, Drift, workflow.SignalChannelOptions{
+		Description: `Drift detected: {"metric": "psi", "score": 0.4, "source": "monitor"} — rolls back and requests retraining`})
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
+				var v Vote
+				c.Receive(ctx, &v)
+				if err := w.checkVote(v); err != nil {
+					// Signals cannot be refused: record the denied attempt instead.
+					w.audit.add(ctx, w.record("approval_denied", v.Approver, v.Decision, map[string]any{"via": "signal", "error": err.Error()}))
+					w.dirty = true
+					return
+				}
+				w.vote(ctx, v, "signal")
+			})
+			sel.AddReceive(rollbackCh, func(c workflow.ReceiveChannel, _ bool) {
+				var r RollbackRequest
+				c.Receive(ctx, &r)
+				if w.checkRollback(r) == nil {
+					w.requestRollback(r)
+				}
+			})
+			sel.AddReceive(decideCh, func(c workflow.ReceiveChannel, _ bool) {
+				var d Decision
+				c.Receive(ctx, &d)
+				if w.checkDecision(d) == nil {
+					w.decision = &d
+				}
+			})
+			sel.AddReceive(driftCh, func(c workflow.ReceiveChannel, _ bool) {
+				var d modelplane.DriftSignal
+				c.Receive(ctx, &d)
+				if w.abort == nil && !modelplane.Terminal(w.p.Status) {
+					w.abort = &abort{Cause: "drift", Actor: nonEmpty(d.Source, "drift-signal"), Drift: &d,
+						Reason: fmt.Sprintf("drift: %s=%g from %s", d.Metric, d.Score, nonEmpty(d.Source, "unknown"))}
+				}
+			})
+			sel.Select(ctx)
+		}
+	})
+	return nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (w *promotion) checkVote(v Vote) error {
+	switch w.p.Stage {
+	case modelplane.StagePending, modelplane.StageRegistering, modelplane.StageValidating, modelplane.StageAwaitingApproval:
+	default:
+		return fmt.Errorf("promotion %s is not awaiting approval (stage %s, status %s)", w.p.ID, w.p.Stage, w.p.Status)
+	}
+	if modelplane.Terminal(w.p.Status) {
+		return fmt.Errorf("promotion %s has ended (%s)", w.p.ID, w.p.Status)
+	}
+	if strings.TrimSpace(v.Approver) == "" {
+		return errors.New("approver is required")
+	}
+	if v.Decision != "approve" && v.Decision != "reject" {
+		return fmt.Errorf("decision must be approve or reject, got %q", v.Decision)
+	}
+	if v.Approver == w.p.RequestedBy {
+		return fmt.Errorf("%s requested this promotion and cannot approve it (four-eyes)", v.Approver)
+	}
+	for _, a := range w.p.Approvals {
+		if a.Approver == v.Approver {
+			return fmt.Errorf("%s has already voted (%s)", v.Approver, a.Decision)
+		}
+	}
+	return nil
+}
+
+func (w *promotion) vote(ctx workflow.Context, v Vote, via string) {
+	if v.Via != "" {
+		via = v.Via
+	}
+	w.p.Approvals = append(w.p.Approvals, modelplane.Approval{Approver: v.Approver, Decision: v.Decision, Comment: v.Comment, Via: via, At: workflow.Now(ctx).UTC()})
+	w.audit.add(ctx, w.record("vote", v.Approver, v.Decision, map[string]any{"via": via, "comment": v.Comment}))
+	w.dirty = true
+}
+
+func (w *promotion) checkRollback(r RollbackRequest) error {
+	if modelplane.Terminal(w.p.Status) {
+		return fmt.Errorf("promotion %s has ended (%s)", w.p.ID, w.p.Status)
+	}
+	if strings.TrimSpace(r.Actor) == "" {
+		return errors.New("actor is required")
+	}
+	if w.abort != nil {
+		return fmt.Errorf("promotion %s is already rolling back: %s", w.p.ID, w.abort.Reason)
+	}
+	return nil
+}
+
+func (w *promotion) requestRollback(r RollbackRequest) {
+	w.abort = &abort{Cause: "manual", Actor: r.Actor, Reason: "manual rollback by " + r.Actor + ": " + nonEmpty(r.Reason, "no reason given")}
+}
+
+func (w *promotion) checkDecision(d Decision) error {
+	if w.p.Stage != modelplane.StageAwaitingDecision {
+		return fmt.Errorf("promotion %s is not waiting for a decision (stage %s)", w.p.ID, w.p.Stage)
+	}
+	if strings.TrimSpace(d.Actor) == "" {
+		return errors.New("actor is required")
+	}
+	if d.Decision != "promote" && d.Decision != "rollback" {
+		return fmt.Errorf("decision must be promote or rollback, got %q", d.Decision)
+	}
+	return nil
+}
+
+// --- progress ---
+
+// stage moves to a new stage and projects it (history, audit, store, Web UI details).
+func (w *promotion) stage(ctx workflow.Context, stage, note string) {
+	if w.p.Status == "" {
+		w.p.Status = modelplane.StatusRunning
+	}
+	w.p.Stage = stage
+	w.p.History = append(w.p.History, modelplane.HistoryEntry{At: workflow.Now(ctx).UTC(), Stage: stage, Status: w.p.Status, Note: note})
+	w.audit.add(ctx, w.record("stage", "system", stage, map[string]any{"status": w.p.Status, "note": note}))
+	w.flush(ctx, nil)
+}
+
+// flush writes the projection. A store outage must not stop a rollout, so
+// the activity retries for long but the workflow carries on if it still fails.
+func (w *promotion) flush(ctx workflow.Context, dep *modelplane.Deployment) {
+	w.dirty = false
+	w.seq++
+	w.p.UpdatedAt = workflow.Now(ctx).UTC()
+	workflow.SetCurrentDetails(ctx, w.details())
+	p := w.p
+	in := activities.ProgressInput{Promotion: &p, Seq: w.seq, Deployment: dep, Audit: w.audit.take()}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("record progress failed", "error", err)
+		w.audit.pending = append(in.Audit, w.audit.pending...)
+	}
+}
+
+func (w *promotion) finish(ctx workflow.Context, status, reason string) modelplane.Promotion {
+	now := workflow.Now(ctx).UTC()
+	w.p.Status, w.p.Reason, w.p.FinishedAt = status, reason, &now
+	w.audit.add(ctx, w.record("finished", "system", status, map[string]any{"reason": reason}))
+	w.stage(ctx, modelplane.StageDone, reason)
+	return w.p
+}
+
+// details is the markdown the Temporal Web UI shows as Current Details.
+func (w *promotion) details() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s version %s → %s\n\n", w.p.Model, w.p.Version, w.p.Target)
+	fmt.Fprintf(&b, "**Stage:** %s · **Status:** %s · **Strategy:** %s · **Requested by:** %s\n\n", w.p.Stage, w.p.Status, w.p.Strategy.Type, w.p.RequestedBy)
+	if w.p.Reason != "" {
+		fmt.Fprintf(&b, "**Reason:** %s\n\n", w.p.Reason)
+	}
+	if len(w.p.Traffic) > 0 {
+		fmt.Fprintf(&b, "**Traffic:** %s\n\n", w.p.Traffic)
+	}
+	if w.p.Validation != nil {
+		b.WriteString("**Validation evidence**\n\n| check | result | detail |\n|---|---|---|\n")
+		for _, c := range w.p.Validation.Checks {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", c.Name, map[bool]string{true: "pass", false: "FAIL"}[c.Passed], c.Detail)
+		}
+		b.WriteString("\n")
+	}
+	approved := 0
+	for _, a := range w.p.Approvals {
+		if a.Decision == "approve" {
+			approved++
+		}
+	}
+	fmt.Fprintf(&b, "**Approvals:** %d of %d required", approved, w.p.RequiredApprovals)
+	for _, a := range w.p.Approvals {
+		fmt.Fprintf(&b, " · %s %s via %s", a.Approver, a.Decision, a.Via)
+	}
+	b.WriteString("\n\n")
+	if n := len(w.p.AnalysisResults); n > 0 {
+		r := w.p.AnalysisResults[n-1]
+		fmt.Fprintf(&b, "**Last analysis:** %s on %s: %s (%s)\n\n", r.Step, r.Version, r.Phase, r.Message)
+	}
+	switch w.p.Stage {
+	case modelplane.StageAwaitingApproval, modelplane.StageValidating, modelplane.StageRegistering:
+		b.WriteString("**How to approve:** More Actions → Send a Signal → `approve` with payload ")
+		b.WriteString("`{\"approver\": \"your-name\", \"decision\": \"approve\", \"comment\": \"...\"}` ")
+		fmt.Fprintf(&b, "(or `reject`); or `modelplane approve %s`; or `POST /v1/promotions/%s/approvals`. ", w.p.ID, w.p.ID)
+		b.WriteString("The requester cannot approve; one vote per approver; one reject ends the promotion. ")
+		b.WriteString("Signals from the Web UI carry only the typed name: unless the UI and the Temporal frontend are behind OIDC they are **unauthenticated** — prefer the API for attributable sign-off.\n")
+	case modelplane.StageAwaitingDecision:
+		b.WriteString("**Analysis was inconclusive.** Send a Signal → `decide` with `{\"actor\": \"your-name\", \"decision\": \"promote\"}` or `\"rollback\"`.\n")
+	}
+	return b.String()
+}
+
+// --- approval ---
+
+// approve waits for the quorum. It returns a terminal status when the promotion ends here.
+func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
+	required := w.p.RequiredApprovals
+	if required == 0 {
+		w.audit.add(ctx, w.record("approval_not_required", "system", "approve", map[string]any{"risk_tier": "low"}))
+		return "", ""
+	}
+	w.stage(ctx, modelplane.StageAwaitingApproval, fmt.Sprintf("%d approval(s) required", required))
+	timeout := w.p.ApprovalTimeout.D()
+	if timeout <= 0 {
+		timeout = modelplane.DefaultApprovalTimeout
+	}
+	start := workflow.Now(ctx)
+	escalateAt, expireAt := start.Add(timeout/2), start.Add(timeout)
+	escalated := false
+	for {
+		approvals, rejectedBy := w.tally()
+		if rejectedBy != "" {
+			return modelplane.StatusRejected, "rejected by " + rejectedBy
+		}
+		if approvals >= required {
+			w.audit.add(ctx, w.record("approved", "system", "approve", map[string]any{"approvals": w.p.Approvals}))
+			return "", ""
+		}
+		if w.abort != nil {
+			return modelplane.StatusRolledBack, w.abort.Reason + " (before any traffic moved)"
+		}
+		if w.dirty {
+			w.flush(ctx, nil)
+			continue
+		}
+		deadline := expireAt
+		if !escalated {
+			deadline = escalateAt
+		}
+		ok, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), func() bool { return w.dirty || w.abort != nil })
+		if err != nil {
+			return modelplane.StatusFailed, "approval wait: " + err.Error()
+		}
+		if ok {
+			continue
+		}
+		if !escalated {
+			escalated = true
+			w.audit.add(ctx, w.record("approval_escalated", "system", "escalate", map[string]any{"waited": timeout / 2, "approvals": approvals, "required": required}))
+			w.flush(ctx, nil)
+			continue
+		}
+		return modelplane.StatusExpired, fmt.Sprintf("no quorum within %s (%d of %d approvals)", timeout, approvals, required)
+	}
+}
+
+func (w *promotion) tally() (approvals int, rejectedBy string) {
+	for _, a := range w.p.Approvals {
+		switch a.Decision {
+		case "approve":
+			approvals++
+		case "reject":
+			return approvals, a.Approver
+		}
+	}
+	return approvals, ""
+}
+
+// --- rollout ---
+
+func (w *promotion) nextMutation() string {
+	w.mutSeq++
+	return fmt.Sprintf("%s/m%d", w.p.ID, w.mutSeq)
+}
+
+func (w *promotion) deployment(ctx workflow.Context, candidate string) *modelplane.Deployment {
+	return &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Candidate: candidate, Traffic: w.p.Traffic, UpdatedAt: workflow.Now(ctx).UTC()}
+}
+
+func (w *promotion) setTraffic(ctx workflow.Context, split modelplane.TrafficSplit, note string) error {
+	in := activities.TrafficInput{Model: w.p.Model, Target: w.p.Target, Split: split, MutationID: w.nextMutation()}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.SetTraffic, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	w.p.Traffic = split
+	w.audit.add(ctx, w.record("traffic", "system", split.String(), map[string]any{"mutation_id": in.MutationID, "note": note}))
+	w.flush(ctx, w.deployment(ctx, w.p.Version))
+	return nil
+}
+
+// bake waits d unless something asks to stop; it reports whether to go on.
+func (w *promotion) bake(ctx workflow.Context, d time.Duration) bool {
+	if w.abort != nil {
+		return false
+	}
+	_, _ = workflow.AwaitWithTimeout(ctx, d, func() bool { return w.abort != nil })
+	return w.abort == nil
+}
+
+// rollout moves traffic by strategy; false means stop and roll back (w.abort says why).
+func (w *promotion) rollout(ctx workflow.Context) bool {
+	s := w.p.Strategy
+	typ := s.Type
+	if w.stable == "" && typ != modelplane.StrategyDirect {
+		// Nothing serves yet: there is no stable side to split or compare with.
+		w.audit.add(ctx, w.record("strategy_changed", "system", modelplane.StrategyDirect, map[string]any{"requested": typ, "why": "first deployment on this target"}))
+		typ = modelplane.StrategyDirect
+	}
+	if typ == modelplane.StrategyShadow {
+		if !w.shadow(ctx) {
+			return false
+		}
+		typ = s.Then
+	}
+	var err error
+	switch typ {
+	case modelplane.StrategyDirect:
+		w.stage(ctx, modelplane.StageDirect, "")
+		err = w.setTraffic(ctx, modelplane.TrafficSplit{w.p.Version: 100}, "direct")
+	case modelplane.StrategyCanary:
+		w.stage(ctx, modelplane.StageCanary, fmt.Sprintf("steps %v, bake %s", s.Steps, s.Bake))
+		for _, weight := range s.Steps {
+			split := modelplane.TrafficSplit{w.p.Version: weight}
+			if weight < 100 {
+				split[w.stable] = 100 - weight
+			}
+			if err = w.setTraffic(ctx, split, fmt.Sprintf("canary step %d%%", weight)); err != nil {
+				break
+			}
+			if !w.bake(ctx, s.Bake.D()) || !w.analyze(ctx, fmt.Sprintf("canary %d%%", weight), s.Bake) {
+				return false
+			}
+		}
+	case modelplane.StrategyBlueGreen:
+		w.stage(ctx, modelplane.StageBlueGreen, "")
+		var ready bool
+		ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
+		if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Ready, ref).Get(ctx, &ready); err != nil || !ready {
+			w.abort = &abort{Cause: "analysis", Actor: "system", Reason: fmt.Sprintf("green version %s is not ready on %s", w.p.Version, w.p.Target)}
+			return false
+		}
+		if err = w.setTraffic(ctx, modelplane.TrafficSplit{w.p.Version: 100}, "blue/green switch; "+w.stable+" kept warm"); err == nil {
+			if !w.bake(ctx, s.Bake.D()) || !w.analyze(ctx, "bluegreen", s.Bake) {
+				return false
+			}
+		}
+	}
+	if err != nil {
+		// The activity gave up (invalid request or retries exhausted): try to put things back.
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "traffic change failed: " + errText(err)}
+		return false
+	}
+	return true
+}
+
+// shadow mirrors requests to the candidate and compares it with the stable version.
+func (w *promotion) shadow(ctx workflow.Context) bool {
+	s := w.p.Strategy
+	w.stage(ctx, modelplane.StageShadow, fmt.Sprintf("mirroring %d%% for %s", s.ShadowPercent, s.Bake))
+	start := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, Shadow: &modelplane.Shadow{Version: w.p.Version, Percent: s.ShadowPercent}, MutationID: w.nextMutation()}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Shadow, start).Get(ctx, nil); err != nil {
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "start shadow: " + errText(err)}
+		return false
+	}
+	w.audit.add(ctx, w.record("shadow_started", "system", fmt.Sprintf("%d%%", s.ShadowPercent), map[string]any{"mutation_id": start.MutationID}))
+	ok := w.bake(ctx, s.Bake.D()) && w.analyze(ctx, "shadow", s.Bake)
+	stop := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, MutationID: w.nextMutation()}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Shadow, stop).Get(ctx, nil); err != nil && ok {
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "stop shadow: " + errText(err)}
+		return false
+	}
+	w.audit.add(ctx, w.record("shadow_stopped", "system", "", map[string]any{"mutation_id": stop.MutationID}))
+	return ok
+}
+
+// analyze measures the candidate (and, in shadow, the stable version for
+// comparison) and applies the analysis run. It returns whether to go on.
+func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane.Duration) bool {
+	for {
+		var h modelplane.Health
+		phase, msg := "", ""
+		in := activities.HealthInput{VersionRef: activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}, Window: window}
+		if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.Health, in).Get(ctx, &h); err != nil {
+			phase, msg = modelplane.PhaseError, errText(err)
+		} else {
+			phase, msg = modelplane.Evaluate(h, w.p.Analysis.Thresholds)
+			if step == "shadow" && w.stable != "" && phase == modelplane.PhaseSuccessful {
+				var sh modelplane.Health
+				in.Version = w.stable
+				if workflow.ExecuteActivity(withActivity(ctx, 3), acts.Health, in).Get(ctx, &sh) == nil && !sh.NoData {
+					msg = fmt.Sprintf("candidate error_rate %.4g / p99 %.4gms vs stable %.4g / %.4gms", h.ErrorRate, h.LatencyP99Ms, sh.ErrorRate, sh.LatencyP99Ms)
+				}
+			}
+		}
+		w.p.AnalysisResults = append(w.p.AnalysisResults, modelplane.AnalysisResult{Step: step, Version: w.p.Version, Phase: phase, Health: h, Message: msg, At: workflow.Now(ctx).UTC()})
+		w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "message": msg}))
+		switch w.run.Add(phase) {
+		case modelplane.PhaseFailed:
+			w.abort = &abort{Cause: "analysis", Actor: "system", Reason: fmt.Sprintf("analysis failed at %s: %s", step, msg)}
+			return false
+		case modelplane.PhaseInconclusive:
+			return w.awaitDecision(ctx, step, msg)
+		}
+		w.flush(ctx, nil)
+		if phase != modelplane.PhaseError {
+			return w.abort == nil
+		}
+		// Argo retries errored measurements after a short pause.
+		if !w.bake(ctx, 10*time.Second) {
+			return false
+		}
+	}
+}
+
+func (w *promotion) awaitDecision(ctx workflow.Context, step, msg string) bool {
+	prev := w.p.Stage
+	w.decision = nil
+	w.stage(ctx, modelplane.StageAwaitingDecision, fmt.Sprintf("inconclusive at %s (%s): promote or rollback?", step, msg))
+	timeout := w.p.Analysis.DecisionTimeout.D()
+	ok, _ := workflow.AwaitWithTimeout(ctx, timeout, func() bool { return w.decision != nil || w.abort != nil })
+	if w.abort != nil {
+		return false
+	}
+	if !ok {
+		w.abort = &abort{Cause: "decision_timeout", Actor: "system", Reason: fmt.Sprintf("no decision within %s after inconclusive analysis at %s", timeout, step)}
+		return false
+	}
+	d := *w.decision
+	w.audit.add(ctx, w.record("decision", d.Actor, d.Decision, map[string]any{"step": step}))
+	if d.Decision == "rollback" {
+		w.abort = &abort{Cause: "manual", Actor: d.Actor, Reason: fmt.Sprintf("%s chose rollback after inconclusive analysis at %s", d.Actor, step)}
+		return false
+	}
+	w.stage(ctx, prev, "promoted by "+d.Actor+" after inconclusive analysis")
+	return true
+}
+
+// monitor runs the same analysis over the watch window after full rollout.
+func (w *promotion) monitor(ctx workflow.Context) bool {
+	window := w.p.Strategy.MonitorWindow.D()
+	interval := w.p.Strategy.Bake.D()
+	if interval <= 0 || interval > window {
+		interval = window
+	}
+	for elapsed := time.Duration(0); elapsed < window; elapsed += interval {
+		if !w.bake(ctx, interval) || !w.analyze(ctx, "monitor", modelplane.Duration(interval)) {
+			return false
+		}
+	}
+	return true
+}
+
+// --- endings ---
+
+func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
+	previous := w.stable
+	dep := &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.p.Version, PreviousStable: previous, Traffic: modelplane.TrafficSplit{w.p.Version: 100}, UpdatedAt: workflow.Now(ctx).UTC()}
+	w.stable = w.p.Version
+	w.flush(ctx, dep)
+	// The version before the previous one is no longer a rollback target.
+	if old := w.before.PreviousStable; old != "" && old != previous && old != w.p.Version {
+		ref := activities.VersionRef{Model: w.p.Model, Version: old, Target: w.p.Target}
+		if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.Retire, ref).Get(ctx, nil); err == nil {
+			w.audit.add(ctx, w.record("retired", "system", old, nil))
+		}
+	}
+	w.handOver(ctx, GuardianUpdate{Stable: w.p.Version, Previous: previous, PromotionID: w.p.ID})
+	return w.finish(ctx, modelplane.StatusSucceeded, fmt.Sprintf("%s serves 100%% of %s", w.p.Version, w.p.Target))
+}
+
+// handOver tells the deployment guardian (starting it if needed) what is stable now.
+func (w *promotion) handOver(ctx workflow.Context, u GuardianUpdate) {
+	sig, _ := json.Marshal(u)
+	start, _ := json.Marshal(GuardianInput{Model: w.p.Model, Target: w.p.Target})
+	in := activities.SignalWithStartInput{WorkflowID: GuardianWorkflowID(w.p.Model, w.p.Target), WorkflowType: GuardianWorkflow, TaskQueue: TaskQueue,
+		Signal: Promoted, SignalArg: sig, StartArg: start, Summary: fmt.Sprintf("Guarding %s on %s", w.p.Model, w.p.Target)}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.SignalWithStart, in).Get(ctx, nil); err != nil {
+		w.audit.add(ctx, w.record("guardian_handover_failed", "system", "", map[string]any{"error": errText(err)}))
+	}
+}
+
+// rollback returns traffic to the stable version first (fast path), then cleans up.
+func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
+	a := w.abort
+	if a == nil {
+		a = &abort{Cause: "analysis", Actor: "system", Reason: "stopped"}
+	}
+	if w.stable == "" {
+		// Nothing to return to: traffic stays where it is, a human decides.
+		w.audit.add(ctx, w.record("rollback", a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
+		return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; no previous version to roll back to — needs a human")
+	}
+	split := modelplane.TrafficSplit{w.stable: 100}
+	in := activities.TrafficInput{Model: w.p.Model, Target: w.p.Target, Split: split, MutationID: w.nextMutation()}
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
+	})
+	if w.p.Traffic[w.p.Version] > 0 {
+		if err := workflow.ExecuteActivity(rctx, acts.SetTraffic, in).Get(ctx, nil); err != nil {
+			w.audit.add(ctx, w.record("rollback", a.Actor, "failed", map[string]any{"cause": a.Cause, "error": errText(err)}))
+			return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; rollback failed: "+errText(err)+" — needs a human")
+		}
+		w.p.Traffic = split
+	}
+	status := modelplane.StatusRolledBack
+	if a.Cause == "provider" {
+		// The platform refused or kept failing: say so rather than "rolled back".
+		status = modelplane.StatusFailed
+	}
+	w.audit.add(ctx, w.record("rollback", a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": w.stable, "mutation_id": in.MutationID}))
+	w.stage(ctx, modelplane.StageRollingBack, a.Reason)
+	w.flush(ctx, &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Traffic: split, UpdatedAt: workflow.Now(ctx).UTC()})
+	if a.Cause == "drift" {
+		w.retrain(ctx, a)
+	}
+	return w.finish(ctx, status, a.Reason)
+}
+
+func (w *promotion) retrain(ctx workflow.Context, a *abort) {
+	in := activities.RetrainInput{EventID: w.p.ID + "/retrain", Model: w.p.Model, Target: w.p.Target, Version: w.p.Version, Reason: a.Reason, Drift: a.Drift}
+	var res activities.RetrainResult
+	err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.RequestRetrain, in).Get(ctx, &res)
+	details := map[string]any{"event_id": in.EventID, "sent": res.Sent, "deduplicated": res.Deduplicated, "skipped": res.Skipped}
+	decision := "requested"
+	if err != nil {
+		decision, details["error"] = "failed", errText(err)
+	} else if res.Deduplicated {
+		decision = "deduplicated"
+	}
+	w.audit.add(ctx, w.record("retrain", "system", decision, details))
+}
+
+func errText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Error()
+	}
+	return err.Error()
+}
