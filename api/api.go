@@ -1,0 +1,254 @@
+// Package api is modelplane's HTTP API (Echo). Handlers validate input and
+// name the offending field, write to the store, and start or talk to
+// workflows; they never move traffic themselves.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/providers/sim"
+	"github.com/modelplane/modelplane/store"
+	"go.temporal.io/sdk/client"
+)
+
+// Server holds what the handlers use.
+type Server struct {
+	Store     *store.Store
+	Temporal  client.Client
+	Identity  Identity
+	Providers modelplane.Providers
+	// Sim is set in dev mode only: it enables the synthetic-health endpoint.
+	Sim    *sim.Provider
+	Logger *slog.Logger
+
+	echo *echo.Echo
+	doc  map[string]any
+}
+
+type route struct {
+	method, path string
+	handler      func(*Server, echo.Context) error
+	roles        []string // empty: any authenticated caller; nil with public: no auth
+	public       bool
+	summary      string
+	body         string // request schema name, for the OpenAPI document
+	status       int    // success status
+}
+
+// routes is the single table that drives both the router and /openapi.json.
+var routes = []route{
+	{method: "GET", path: "/healthz", handler: (*Server).healthz, public: true, summary: "Liveness", status: 200},
+	{method: "GET", path: "/readyz", handler: (*Server).readyz, public: true, summary: "Readiness: store and Temporal reachable", status: 200},
+	{method: "GET", path: "/openapi.json", handler: (*Server).openapi, public: true, summary: "This document", status: 200},
+
+	{method: "POST", path: "/v1/models", handler: (*Server).createModel, roles: []string{RoleRequester, RoleAdmin}, summary: "Register a model", body: "Model", status: 201},
+	{method: "GET", path: "/v1/models", handler: (*Server).listModels, summary: "List models", status: 200},
+	{method: "GET", path: "/v1/models/:name", handler: (*Server).getModel, summary: "Get a model", status: 200},
+	{method: "POST", path: "/v1/models/:name/versions", handler: (*Server).createVersion, roles: []string{RoleRequester, RoleAdmin}, summary: "Register a version", body: "Version", status: 201},
+	{method: "GET", path: "/v1/models/:name/versions", handler: (*Server).listVersions, summary: "List a model's versions", status: 200},
+	{method: "GET", path: "/v1/models/:name/versions/:version", handler: (*Server).getVersion, summary: "Get a version", status: 200},
+
+	{method: "POST", path: "/v1/targets", handler: (*Server).createTarget, roles: []string{RoleAdmin}, summary: "Create a target", body: "Target", status: 201},
+	{method: "GET", path: "/v1/targets", handler: (*Server).listTargets, summary: "List targets", status: 200},
+
+	{method: "POST", path: "/v1/promotions", handler: (*Server).createPromotion, roles: []string{RoleRequester, RoleAdmin}, summary: "Start a promotion (Idempotency-Key honoured)", body: "PromotionRequest", status: 202},
+	{method: "GET", path: "/v1/promotions", handler: (*Server).listPromotions, summary: "List promotions (?model=&target=&status=)", status: 200},
+	{method: "GET", path: "/v1/promotions/:id", handler: (*Server).getPromotion, summary: "Get a promotion: stage, status, traffic, approvals, analysis, history", status: 200},
+	{method: "POST", path: "/v1/promotions/:id/approvals", handler: (*Server).approve, roles: []string{RoleApprover, RoleAdmin}, summary: "Approve or reject as the caller", body: "ApprovalRequest", status: 200},
+	{method: "POST", path: "/v1/promotions/:id/rollback", handler: (*Server).rollback, summary: "Roll a promotion back now", body: "RollbackRequest", status: 202},
+	{method: "POST", path: "/v1/promotions/:id/decision", handler: (*Server).decide, roles: []string{RoleApprover, RoleAdmin}, summary: "Resolve an inconclusive analysis", body: "DecisionRequest", status: 200},
+
+	{method: "POST", path: "/v1/signals/drift", handler: (*Server).drift, summary: "Report drift; rolls back what serves the model", body: "DriftSignal", status: 202},
+	{method: "GET", path: "/v1/deployments", handler: (*Server).listDeployments, summary: "List deployments", status: 200},
+	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, summary: "Get a deployment", status: 200},
+	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
+
+	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
+}
+
+// Handler builds the Echo router.
+func (s *Server) Handler() http.Handler {
+	if s.echo != nil {
+		return s.echo
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	for _, r := range routes {
+		r := r
+		h := func(c echo.Context) error { return r.handler(s, c) }
+		if !r.public {
+			h = s.authenticate(r.roles, h)
+		}
+		e.Add(r.method, r.path, h)
+	}
+	s.echo, s.doc = e, OpenAPI()
+	return e
+}
+
+const principalKey = "principal"
+
+func (s *Server) authenticate(roles []string, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="modelplane"`)
+			return modelplane.Errorf(modelplane.EUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
+		}
+		p, ok := s.Identity.Authenticate(strings.TrimSpace(token))
+		if !ok {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="modelplane", error="invalid_token"`)
+			return modelplane.Errorf(modelplane.EUnauthorized, "invalid token")
+		}
+		if len(roles) > 0 && !hasRole(p, roles) {
+			return modelplane.Errorf(modelplane.EForbidden, "%s (role %s) may not do this; needs one of: %s", p.Name, p.Role, strings.Join(roles, ", "))
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+func hasRole(p Principal, roles []string) bool {
+	for _, r := range roles {
+		if p.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+func caller(c echo.Context) Principal {
+	p, _ := c.Get(principalKey).(Principal)
+	return p
+}
+
+var statusByCode = map[string]int{
+	modelplane.ENotFound:     http.StatusNotFound,
+	modelplane.EInvalid:      http.StatusBadRequest,
+	modelplane.EConflict:     http.StatusConflict,
+	modelplane.EUnauthorized: http.StatusUnauthorized,
+	modelplane.EForbidden:    http.StatusForbidden,
+}
+
+// errorHandler renders every error as {"error": {"code", "message", "field"}}.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var (
+		e      *modelplane.Error
+		he     *echo.HTTPError
+		status = http.StatusInternalServerError
+		body   = &modelplane.Error{Code: modelplane.EInternal, Message: "internal error"}
+	)
+	switch {
+	case errors.As(err, &e):
+		body = e
+		if st, ok := statusByCode[e.Code]; ok {
+			status = st
+		}
+	case errors.As(err, &he):
+		status = he.Code
+		body = &modelplane.Error{Code: strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_")), Message: fmt.Sprint(he.Message)}
+	}
+	if status == http.StatusInternalServerError {
+		s.Logger.Error("request failed", "method", c.Request().Method, "path", c.Path(), "error", err)
+	}
+	_ = c.JSON(status, map[string]any{"error": body})
+}
+
+// bind decodes a JSON body strictly: unknown fields and wrong types are errors naming the field.
+func bind(c echo.Context, v any) error {
+	body, err := io.ReadAll(io.LimitReader(c.Request().Body, 1<<20))
+	if err != nil {
+		return modelplane.Errorf(modelplane.EInvalid, "cannot read body: %v", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return modelplane.Errorf(modelplane.EInvalid, "request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: expected an object, got %s", typ.Value)
+		}
+		return modelplane.FieldError(field, "must be %s, got %s", typeName(typ.Type.String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return modelplane.FieldError(field, "is not a known field")
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: unexpected end of input")
+	}
+	// Field-level unmarshalers (durations) report through here.
+	return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: %v", err)
+}
+
+func typeName(t string) string {
+	switch {
+	case strings.Contains(t, "int"):
+		return "an integer"
+	case strings.Contains(t, "float"):
+		return "a number"
+	case t == "string" || strings.HasSuffix(t, "RiskTier"):
+		return "a string"
+	case strings.HasPrefix(t, "map"):
+		return "an object"
+	case strings.HasPrefix(t, "[]"):
+		return "an array"
+	}
+	return t
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "temporal": "ok"}
+	ready := true
+	if _, err := s.Store.ListTargets(ctx); err != nil {
+		checks["store"], ready = err.Error(), false
+	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		checks["temporal"], ready = err.Error(), false
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, map[string]any{"ready": ready, "checks": checks})
+}

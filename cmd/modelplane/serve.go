@@ -1,0 +1,322 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/providers/sim"
+	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/temporalserver"
+	"github.com/modelplane/modelplane/ui"
+	mpworker "github.com/modelplane/modelplane/worker"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+)
+
+// backend is what server, worker and dev share: the store, providers and a Temporal client.
+type backend struct {
+	store    *store.Store
+	sim      *sim.Provider
+	provs    modelplane.ProviderSet
+	temporal client.Client
+	log      *slog.Logger
+}
+
+func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace string) (*backend, error) {
+	st, err := store.Open(dsn)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := sim.New(st.DB(), st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Namespace: namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", temporalAddr, err)
+	}
+	return &backend{store: st, sim: sp, provs: modelplane.ProviderSet{sim.Name: sp}, temporal: c, log: log}, nil
+}
+
+func (b *backend) close() {
+	b.temporal.Close()
+	b.store.Close()
+}
+
+func (b *backend) activities() *activities.Activities {
+	return &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}}
+}
+
+func (b *backend) startWorker() (sdkworker.Worker, error) {
+	w := mpworker.New(b.temporal, b.activities(), mpworker.Options{})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	return w, nil
+}
+
+// startAPI listens on addr and serves the API until ctx ends.
+func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider) (*http.Server, error) {
+	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("API: %w", err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("API stopped", "error", err)
+		}
+	}()
+	return srv, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func newLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func tokensFrom(file string) (api.Identity, error) {
+	list, err := api.LoadTokens(file, os.Getenv("MODELPLANE_TOKENS"))
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, errors.New("no API tokens: pass --tokens-file or set MODELPLANE_TOKENS=name:role:token,...")
+	}
+	return api.NewTokens(list)
+}
+
+func serverCmd() *cobra.Command {
+	var addr, temporalAddr, namespace, dsn, tokensFile string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the API against an external Temporal cluster",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			log := newLogger()
+			id, err := tokensFrom(tokensFile)
+			if err != nil {
+				return err
+			}
+			b, err := connect(ctx, log, dsn, temporalAddr, namespace)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			srv, err := b.startAPI(addr, id, nil)
+			if err != nil {
+				return err
+			}
+			log.Info("modelplane API listening", "addr", "http://"+addr, "temporal", temporalAddr, "namespace", namespace)
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "API listen address")
+	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
+	cmd.Flags().StringVar(&tokensFile, "tokens-file", os.Getenv("MODELPLANE_TOKENS_FILE"), "file of \"name role token\" lines (also MODELPLANE_TOKENS)")
+	return cmd
+}
+
+func addBackendFlags(cmd *cobra.Command, temporalAddr, namespace, dsn *string) {
+	cmd.Flags().StringVar(temporalAddr, "temporal-address", envOr("MODELPLANE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
+	cmd.Flags().StringVar(namespace, "namespace", envOr("MODELPLANE_NAMESPACE", "default"), "Temporal namespace")
+	cmd.Flags().StringVar(dsn, "db", envOr("MODELPLANE_DB", ".modelplane/modelplane.db"), "metadata store: a SQLite path or a postgres:// URL")
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func workerCmd() *cobra.Command {
+	var temporalAddr, namespace, dsn string
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run the Temporal worker (workflows and activities) against an external Temporal cluster",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			log := newLogger()
+			b, err := connect(ctx, log, dsn, temporalAddr, namespace)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			w, err := b.startWorker()
+			if err != nil {
+				return err
+			}
+			log.Info("modelplane worker running", "temporal", temporalAddr, "namespace", namespace)
+			<-ctx.Done()
+			w.Stop() // lets in-flight activities finish (bounded by the stop timeout)
+			return nil
+		},
+	}
+	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
+	return cmd
+}
+
+func devCmd() *cobra.Command {
+	var (
+		dataDir, apiAddr, uiHost string
+		uiPort, temporalPort     int
+		inMemory                 bool
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: Temporal server, Web UI, worker, API and the simulated provider",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			ctx, stop := signalContext()
+			defer stop()
+			log := newLogger()
+			dbPath, temporalDB, tokensPath := ":memory:", "", ""
+			if !inMemory {
+				if err := os.MkdirAll(dataDir, 0o755); err != nil {
+					return err
+				}
+				dbPath, temporalDB, tokensPath = filepath.Join(dataDir, "modelplane.db"), filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "tokens")
+			}
+			ts, err := temporalserver.Start(temporalserver.Config{DBPath: temporalDB, Port: temporalPort})
+			if err != nil {
+				return err
+			}
+			defer ts.Stop()
+			b, err := connect(ctx, log, dbPath, ts.HostPort, "default")
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			w, err := b.startWorker()
+			if err != nil {
+				return err
+			}
+			defer w.Stop()
+			tokens, err := devTokens(tokensPath)
+			if err != nil {
+				return err
+			}
+			id, err := api.NewTokens(tokens)
+			if err != nil {
+				return err
+			}
+			if err := seedDev(ctx, b.store); err != nil {
+				return err
+			}
+			srv, err := b.startAPI(apiAddr, id, b.sim)
+			if err != nil {
+				return err
+			}
+			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default"})
+			if err != nil {
+				return err
+			}
+			defer webUI.Stop()
+			printDev(cmd, apiAddr, webUI.URL, ts.HostPort, dataDir, inMemory, tokens, tokensPath, time.Since(start))
+			<-ctx.Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "modelplane dev: stopping (in-flight activities finish first)")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".modelplane", "where the Temporal and metadata SQLite files and dev tokens live")
+	cmd.Flags().BoolVar(&inMemory, "in-memory", false, "keep nothing on disk (a throwaway run)")
+	cmd.Flags().StringVar(&apiAddr, "api-addr", "127.0.0.1:8080", "API listen address")
+	cmd.Flags().StringVar(&uiHost, "ui-host", "127.0.0.1", "Temporal Web UI host")
+	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port")
+	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 7 ports are used by its other services)")
+	return cmd
+}
+
+// devTokens reuses the tokens of an earlier run so scripts keep working across restarts.
+func devTokens(path string) ([]api.Token, error) {
+	if path != "" {
+		if list, err := api.LoadTokens(path, ""); err == nil && len(list) > 0 {
+			return list, nil
+		}
+	}
+	list := []api.Token{
+		{Name: "alice", Role: api.RoleRequester, Secret: api.NewSecret("mp_alice_")},
+		{Name: "bob", Role: api.RoleApprover, Secret: api.NewSecret("mp_bob_")},
+		{Name: "carol", Role: api.RoleApprover, Secret: api.NewSecret("mp_carol_")},
+		{Name: "admin", Role: api.RoleAdmin, Secret: api.NewSecret("mp_admin_")},
+	}
+	if path != "" {
+		if err := api.WriteTokens(path, list); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// seedDev creates the simulated targets on a fresh dev store.
+func seedDev(ctx context.Context, st *store.Store) error {
+	ts, err := st.ListTargets(ctx)
+	if err != nil || len(ts) > 0 {
+		return err
+	}
+	f := func(v float64) *float64 { return &v }
+	for _, t := range []modelplane.Target{
+		{Name: "staging", Provider: sim.Name, Environment: "staging", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.05), MaxLatencyP99Ms: f(500), MaxDrift: f(0.3)}}},
+		{Name: "prod", Provider: sim.Name, Environment: "production", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.02), MaxLatencyP99Ms: f(300), MaxDrift: f(0.25)}},
+			Metrics:  modelplane.MetricBounds{Min: map[string]float64{"auc": 0.8}}},
+	} {
+		if _, err := st.CreateTarget(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printDev(cmd *cobra.Command, apiAddr, uiURL, temporalAddr, dataDir string, inMemory bool, tokens []api.Token, tokensPath string, took time.Duration) {
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "modelplane dev is ready in %s\n\n", took.Round(time.Millisecond))
+	fmt.Fprintf(out, "  API            http://%s   (OpenAPI: /openapi.json)\n", apiAddr)
+	fmt.Fprintf(out, "  Temporal Web UI %s\n", uiURL)
+	fmt.Fprintf(out, "  Temporal       %s (namespace default)\n", temporalAddr)
+	if inMemory {
+		fmt.Fprintf(out, "  Data           in memory (gone when this process exits)\n")
+	} else {
+		fmt.Fprintf(out, "  Data           %s/ (temporal.db, modelplane.db)\n", dataDir)
+	}
+	fmt.Fprintf(out, "  Targets        staging, prod (simulated provider)\n\n  Dev tokens")
+	if tokensPath != "" {
+		fmt.Fprintf(out, " (also in %s)", tokensPath)
+	}
+	fmt.Fprintln(out, ":")
+	for _, t := range tokens {
+		fmt.Fprintf(out, "    %-6s %-9s %s\n", t.Name, t.Role, t.Secret)
+	}
+	fmt.Fprintln(out, "\n  Web UI sign-off is unauthenticated in dev mode: anyone who reaches the UI port can send the approve signal.")
+}
