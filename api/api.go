@@ -76,6 +76,18 @@ var routes = []route{
 	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }
 
+// RouteInfo is one served route.
+type RouteInfo struct{ Method, Path string }
+
+// Routes lists the routes the API serves.
+func Routes() []RouteInfo {
+	out := make([]RouteInfo, len(routes))
+	for i, r := range routes {
+		out[i] = RouteInfo{Method: r.method, Path: r.path}
+	}
+	return out
+}
+
 // Handler builds the Echo router.
 func (s *Server) Handler() http.Handler {
 	if s.echo != nil {
