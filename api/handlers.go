@@ -217,8 +217,8 @@ func (s *Server) createPromotion(c echo.Context) error {
 		ID: p.WorkflowID, TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, // a promotion id runs once
 		StaticSummary:         fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who.Name),
-		StaticDetails: fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s %v, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
-			p.Model, p.Version, p.Target, t.Environment, strategy.Type, strategy.Steps, strategy.Bake, strategy.MonitorWindow, who.Name),
+		StaticDetails: fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
+			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who.Name),
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.PromotionWorkflow, workflows.PromotionInput{Promotion: p}); err != nil {
 		_ = s.Store.FailPromotion(context.WithoutCancel(ctx), p.ID, "workflow could not be started: "+err.Error())
@@ -226,6 +226,16 @@ func (s *Server) createPromotion(c echo.Context) error {
 	}
 	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": strategy})
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
+}
+
+func describe(s modelplane.RolloutStrategy) string {
+	switch {
+	case s.Type == modelplane.StrategyShadow:
+		return fmt.Sprintf("shadow %d%% then %s %v", s.ShadowPercent, s.Then, s.Steps)
+	case len(s.Steps) > 0:
+		return fmt.Sprintf("%s %v", s.Type, s.Steps)
+	}
+	return s.Type
 }
 
 func (s *Server) listPromotions(c echo.Context) error {

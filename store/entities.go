@@ -242,7 +242,7 @@ func activeKey(model, target string) *string {
 func (s *Store) CreatePromotion(ctx context.Context, p modelplane.Promotion, idemKey string) (modelplane.Promotion, bool, error) {
 	var idem *string
 	if idemKey != "" {
-		k := p.RequestedBy + "\x00" + idemKey
+		k := fmt.Sprintf("%d:%s:%s", len(p.RequestedBy), p.RequestedBy, idemKey) // unambiguous per caller
 		idem = &k
 		var prev promotionRow
 		err := s.db.WithContext(ctx).First(&prev, "idem_key = ?", k).Error

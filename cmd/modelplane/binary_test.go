@@ -1,25 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"go.temporal.io/server/temporaltest"
@@ -32,122 +26,13 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "modelplane")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+	if binary, err = testkit.BuildBinary("../..", dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freeBase finds n consecutive free loopback ports.
-func freeBase(t *testing.T, n int) int {
-	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := 20000 + rand.IntN(30000)
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
-
-type proc struct {
-	cmd *exec.Cmd
-	mu  sync.Mutex
-	out bytes.Buffer
-}
-
-func start(t *testing.T, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(binary, args...)}
-	pr, pw := io.Pipe()
-	p.cmd.Stdout, p.cmd.Stderr = pw, pw
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.out.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-		pw.Close()
-		if t.Failed() {
-			t.Logf("output of %v:\n%s", args, p.output())
-		}
-	})
-	return p
-}
-
-func (p *proc) output() string { p.mu.Lock(); defer p.mu.Unlock(); return p.out.String() }
-
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("process exited with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("process did not stop on SIGINT")
-	}
-}
-
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func httpJSON(t *testing.T, method, url, token string, body, out any) int {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	if out != nil {
-		_ = json.Unmarshal(data, out)
-	}
-	return res.StatusCode
 }
 
 func readTokens(t *testing.T, path string) map[string]string {
@@ -170,17 +55,17 @@ func readTokens(t *testing.T, path string) map[string]string {
 // interrupts it mid-bake and starts it again on the same data directory.
 func TestDevBinary(t *testing.T) {
 	dir := t.TempDir()
-	base := freeBase(t, 10)
+	base := testkit.FreePorts(t, 10)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", base+8)
 	uiURL := fmt.Sprintf("http://127.0.0.1:%d", base+9)
 	args := []string{"dev", "--data-dir", dir, "--temporal-port", fmt.Sprint(base), "--api-addr", fmt.Sprintf("127.0.0.1:%d", base+8), "--ui-port", fmt.Sprint(base + 9)}
 
 	began := time.Now()
-	dev := start(t, args...)
-	waitFor(t, "dev ready", 60*time.Second, func() bool { return httpJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
+	dev := testkit.Start(t, binary, args...)
+	testkit.WaitFor(t, "dev ready", 60*time.Second, func() bool { return testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
 	t.Logf("start to ready (new data dir): %s", time.Since(began).Round(time.Millisecond))
-	if !strings.Contains(dev.output(), "modelplane dev is ready") || !strings.Contains(dev.output(), "Temporal Web UI") {
-		t.Fatalf("dev output lacks the banner:\n%s", dev.output())
+	if !strings.Contains(dev.Output(), "modelplane dev is ready") || !strings.Contains(dev.Output(), "Temporal Web UI") {
+		t.Fatalf("dev output lacks the banner:\n%s", dev.Output())
 	}
 	res, err := http.Get(uiURL + "/")
 	if err != nil {
@@ -192,43 +77,43 @@ func TestDevBinary(t *testing.T) {
 		t.Fatalf("Web UI answered %d: %.200s", res.StatusCode, page)
 	}
 	tok := readTokens(t, filepath.Join(dir, "tokens"))
-	if len(tok) != 4 || !strings.Contains(dev.output(), tok["bob"]) {
+	if len(tok) != 4 || !strings.Contains(dev.Output(), tok["bob"]) {
 		t.Fatalf("tokens = %v", tok)
 	}
-	if st := httpJSON(t, "POST", apiURL+"/v1/models", tok["alice"], map[string]any{"name": "churn", "owner": "o@example.com", "team": "growth", "risk_tier": "low"}, nil); st != 201 {
+	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", tok["alice"], map[string]any{"name": "churn", "owner": "o@example.com", "team": "growth", "risk_tier": "low"}, nil); st != 201 {
 		t.Fatalf("create model: %d", st)
 	}
 	for _, v := range []string{"1", "2"} {
-		if st := httpJSON(t, "POST", apiURL+"/v1/models/churn/versions", tok["alice"], map[string]any{"version": v, "artifact_uri": "s3://m/" + v, "metrics": map[string]float64{"auc": 0.9}}, nil); st != 201 {
+		if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/churn/versions", tok["alice"], map[string]any{"version": v, "artifact_uri": "s3://m/" + v, "metrics": map[string]float64{"auc": 0.9}}, nil); st != 201 {
 			t.Fatalf("create version: %d", st)
 		}
 	}
 	promote := func(body map[string]any) string {
 		var acc struct{ ID string }
-		if st := httpJSON(t, "POST", apiURL+"/v1/promotions", tok["alice"], body, &acc); st != 202 {
+		if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/promotions", tok["alice"], body, &acc); st != 202 {
 			t.Fatalf("promote: %d", st)
 		}
 		return acc.ID
 	}
 	status := func(id string) modelplane.Promotion {
 		var p modelplane.Promotion
-		httpJSON(t, "GET", apiURL+"/v1/promotions/"+id, tok["alice"], nil, &p)
+		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+id, tok["alice"], nil, &p)
 		return p
 	}
 	first := promote(map[string]any{"model": "churn", "version": "1", "target": "prod", "strategy": map[string]any{"type": "direct", "monitor_window": "1s"}})
-	waitFor(t, "first promotion", 30*time.Second, func() bool { return status(first).Status == modelplane.StatusSucceeded })
+	testkit.WaitFor(t, "first promotion", 30*time.Second, func() bool { return status(first).Status == modelplane.StatusSucceeded })
 
 	id := promote(map[string]any{"model": "churn", "version": "2", "target": "prod", "strategy": map[string]any{"type": "canary", "steps": []int{50, 100}, "bake": "4s", "monitor_window": "1s"}})
-	waitFor(t, "first canary step", 30*time.Second, func() bool { return status(id).Traffic.String() == "1=50,2=50" })
-	dev.stop(t)
+	testkit.WaitFor(t, "first canary step", 30*time.Second, func() bool { return status(id).Traffic.String() == "1=50,2=50" })
+	dev.Interrupt(t)
 
 	began = time.Now()
-	start(t, args...)
-	waitFor(t, "dev ready again", 60*time.Second, func() bool { return httpJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
+	testkit.Start(t, binary, args...)
+	testkit.WaitFor(t, "dev ready again", 60*time.Second, func() bool { return testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
 	t.Logf("start to ready (existing data dir): %s", time.Since(began).Round(time.Millisecond))
-	waitFor(t, "promotion to finish after restart", 60*time.Second, func() bool { return status(id).Status == modelplane.StatusSucceeded })
+	testkit.WaitFor(t, "promotion to finish after restart", 60*time.Second, func() bool { return status(id).Status == modelplane.StatusSucceeded })
 	var dep modelplane.Deployment
-	httpJSON(t, "GET", apiURL+"/v1/deployments/prod/churn", tok["alice"], nil, &dep)
+	testkit.HTTPJSON(t, "GET", apiURL+"/v1/deployments/prod/churn", tok["alice"], nil, &dep)
 	if dep.Stable != "2" || dep.PreviousStable != "1" {
 		t.Fatalf("deployment after restart = %+v", dep)
 	}
@@ -265,12 +150,12 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("alice requester alice-token-0123456789\nbob approver bob-token-0123456789\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := freeBase(t, 1)
+	base := testkit.FreePorts(t, 1)
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", base)
 	common := []string{"--temporal-address", ts.GetFrontendHostPort(), "--namespace", ts.GetDefaultNamespace(), "--db", db}
-	start(t, append([]string{"server", "--addr", fmt.Sprintf("127.0.0.1:%d", base), "--tokens-file", tokens}, common...)...)
-	start(t, append([]string{"worker"}, common...)...)
-	waitFor(t, "server ready", 30*time.Second, func() bool { return httpJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
+	testkit.Start(t, binary, append([]string{"server", "--addr", fmt.Sprintf("127.0.0.1:%d", base), "--tokens-file", tokens}, common...)...)
+	testkit.Start(t, binary, append([]string{"worker"}, common...)...)
+	testkit.WaitFor(t, "server ready", 30*time.Second, func() bool { return testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
 
 	// Targets are created by admins; none is configured here, so use the store directly.
 	st, err := store.Open(db)
@@ -281,24 +166,24 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 	if _, err := st.CreateTarget(context.Background(), modelplane.Target{Name: "prod", Provider: sim.Name, Environment: "production"}); err != nil {
 		t.Fatal(err)
 	}
-	if s := httpJSON(t, "POST", apiURL+"/v1/models", "alice-token-0123456789", map[string]any{"name": "fraud", "owner": "o", "team": "risk", "risk_tier": "medium"}, nil); s != 201 {
+	if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", "alice-token-0123456789", map[string]any{"name": "fraud", "owner": "o", "team": "risk", "risk_tier": "medium"}, nil); s != 201 {
 		t.Fatalf("create model: %d", s)
 	}
-	httpJSON(t, "POST", apiURL+"/v1/models/fraud/versions", "alice-token-0123456789", map[string]any{"version": "1", "artifact_uri": "s3://f/1"}, nil)
+	testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/fraud/versions", "alice-token-0123456789", map[string]any{"version": "1", "artifact_uri": "s3://f/1"}, nil)
 	var acc struct{ ID string }
-	if s := httpJSON(t, "POST", apiURL+"/v1/promotions", "alice-token-0123456789", map[string]any{"model": "fraud", "version": "1", "target": "prod", "strategy": map[string]any{"type": "direct", "monitor_window": "1s"}}, &acc); s != 202 {
+	if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/promotions", "alice-token-0123456789", map[string]any{"model": "fraud", "version": "1", "target": "prod", "strategy": map[string]any{"type": "direct", "monitor_window": "1s"}}, &acc); s != 202 {
 		t.Fatalf("promote: %d", s)
 	}
 	var p modelplane.Promotion
-	waitFor(t, "awaiting approval", 30*time.Second, func() bool {
-		httpJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
+	testkit.WaitFor(t, "awaiting approval", 30*time.Second, func() bool {
+		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
 		return p.Stage == modelplane.StageAwaitingApproval
 	})
-	if s := httpJSON(t, "POST", apiURL+"/v1/promotions/"+acc.ID+"/approvals", "bob-token-0123456789", map[string]any{"decision": "approve"}, nil); s != 200 {
+	if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/promotions/"+acc.ID+"/approvals", "bob-token-0123456789", map[string]any{"decision": "approve"}, nil); s != 200 {
 		t.Fatalf("approve: %d", s)
 	}
-	waitFor(t, "promotion to succeed", 30*time.Second, func() bool {
-		httpJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
+	testkit.WaitFor(t, "promotion to succeed", 30*time.Second, func() bool {
+		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
 		return p.Status == modelplane.StatusSucceeded
 	})
 }

@@ -1,0 +1,203 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/store"
+)
+
+// pgDSN is the server the PostgreSQL tests use: MODELPLANE_TEST_POSTGRES_DSN,
+// else the local server that `make test` makes sure is running.
+func pgDSN() string {
+	if dsn := os.Getenv("MODELPLANE_TEST_POSTGRES_DSN"); dsn != "" {
+		return dsn
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+// freshPostgres creates a throwaway database and returns its DSN.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	admin, err := sql.Open("pgx", pgDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.Ping(); err != nil {
+		t.Fatalf("PostgreSQL at %s is not reachable (set MODELPLANE_TEST_POSTGRES_DSN or run hack/ensure-postgres.sh): %v", pgDSN(), err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := "mp_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		a, err := sql.Open("pgx", pgDSN())
+		if err == nil {
+			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			a.Close()
+		}
+	})
+	u, _ := url.Parse(pgDSN())
+	u.Path = "/" + name
+	return u.String()
+}
+
+func backends(t *testing.T) map[string]func(t *testing.T) string {
+	return map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return t.TempDir() + "/mp.db" },
+		"postgres": freshPostgres,
+	}
+}
+
+func open(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	s, err := store.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func code(err error) string { return modelplane.ErrorCode(err) }
+
+func TestStore(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, mk(t))
+			if _, err := s.CreateModel(ctx, modelplane.Model{Name: "churn", Owner: "o", Team: "t", RiskTier: "high", Tags: map[string]string{"a": "b"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CreateModel(ctx, modelplane.Model{Name: "churn"}); code(err) != modelplane.EConflict {
+				t.Fatalf("duplicate model: %v", err)
+			}
+			if _, err := s.GetModel(ctx, "nope"); code(err) != modelplane.ENotFound {
+				t.Fatalf("missing model: %v", err)
+			}
+			if _, err := s.CreateVersion(ctx, modelplane.Version{Model: "nope", Version: "1"}); code(err) != modelplane.ENotFound {
+				t.Fatalf("version of missing model: %v", err)
+			}
+			v := modelplane.Version{Model: "churn", Version: "1", ArtifactURI: "s3://x", Lineage: modelplane.Lineage{RunID: "r1"}, Metrics: map[string]float64{"auc": 0.91}}
+			if _, err := s.CreateVersion(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.GetVersion(ctx, "churn", "1")
+			if err != nil || got.Metrics["auc"] != 0.91 || got.Lineage.RunID != "r1" {
+				t.Fatalf("version = %+v, %v", got, err)
+			}
+
+			// One active promotion per model and target; idempotency keys per caller.
+			p := modelplane.Promotion{ID: "p1", Model: "churn", Version: "1", Target: "prod", RequestedBy: "alice", Status: modelplane.StatusRunning, CreatedAt: time.Now().UTC()}
+			if _, created, err := s.CreatePromotion(ctx, p, "k1"); err != nil || !created {
+				t.Fatalf("create: %v %v", created, err)
+			}
+			again, created, err := s.CreatePromotion(ctx, modelplane.Promotion{ID: "p2", Model: "churn", Version: "1", Target: "prod", RequestedBy: "alice", Status: "running"}, "k1")
+			if err != nil || created || again.ID != "p1" {
+				t.Fatalf("idempotent replay = %s %v %v", again.ID, created, err)
+			}
+			_, _, err = s.CreatePromotion(ctx, modelplane.Promotion{ID: "p3", Model: "churn", Version: "1", Target: "prod", RequestedBy: "bob", Status: "running"}, "k1")
+			if code(err) != modelplane.EConflict || !strings.Contains(err.Error(), "p1") {
+				t.Fatalf("conflict = %v", err)
+			}
+			// A late write (lower seq) never overwrites a newer one.
+			p.Stage = "canary"
+			if err := s.UpdatePromotion(ctx, p, 5); err != nil {
+				t.Fatal(err)
+			}
+			p.Stage = "validating"
+			if err := s.UpdatePromotion(ctx, p, 3); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := s.GetPromotion(ctx, "p1"); got.Stage != "canary" {
+				t.Fatalf("stale write won: stage %s", got.Stage)
+			}
+			p.Status, p.Stage = modelplane.StatusSucceeded, "done"
+			if err := s.UpdatePromotion(ctx, p, 6); err != nil {
+				t.Fatal(err)
+			}
+			if _, active, _ := s.ActivePromotion(ctx, "churn", "prod"); active {
+				t.Fatal("pair still active after the promotion ended")
+			}
+			if _, created, err := s.CreatePromotion(ctx, modelplane.Promotion{ID: "p4", Model: "churn", Version: "1", Target: "prod", RequestedBy: "bob", Status: "running"}, ""); err != nil || !created {
+				t.Fatalf("after end: %v", err)
+			}
+			list, _ := s.ListPromotions(ctx, store.PromotionFilter{Model: "churn", Status: "succeeded"})
+			if len(list) != 1 || list[0].ID != "p1" {
+				t.Fatalf("filtered list = %+v", list)
+			}
+
+			// Audit writes are idempotent by key and keep their order.
+			recs := []modelplane.AuditRecord{{Key: "a/1", Actor: "bob", Action: "vote", Model: "churn", PromotionID: "p1", Details: map[string]any{"n": 1.0}}, {Key: "a/2", Actor: "sys", Action: "stage", Model: "churn", PromotionID: "p1"}}
+			for i := 0; i < 2; i++ {
+				if err := s.AppendAudit(ctx, recs...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got2, _ := s.ListAudit(ctx, store.AuditFilter{PromotionID: "p1"})
+			if len(got2) != 2 || got2[0].Key != "a/1" || got2[0].Details["n"] != 1.0 {
+				t.Fatalf("audit = %+v", got2)
+			}
+			if byActor, _ := s.ListAudit(ctx, store.AuditFilter{Actor: "bob"}); len(byActor) != 1 {
+				t.Fatalf("by actor = %d", len(byActor))
+			}
+			if err := s.AppendAudit(ctx, modelplane.AuditRecord{Action: "x"}); err == nil {
+				t.Fatal("audit record without key accepted")
+			}
+
+			// Retrain cooldown bookkeeping.
+			now := time.Now().UTC()
+			_ = s.RecordRetrain(ctx, "e1", "churn", "prod", "1", "drift", now)
+			_ = s.RecordRetrain(ctx, "e1", "churn", "prod", "1", "drift", now)
+			if _, ok, _ := s.LastRetrain(ctx, "churn", "prod", "e1"); ok {
+				t.Fatal("the event itself counted against its own cooldown")
+			}
+			if last, ok, _ := s.LastRetrain(ctx, "churn", "prod", "e2"); !ok || last.Sub(now).Abs() > time.Second {
+				t.Fatalf("last retrain = %v %v", last, ok)
+			}
+		})
+	}
+}
+
+// TestConcurrentOpenOfFreshDatabase: an API server and a worker starting
+// together on an empty database must both come up (migrations are serialized).
+func TestConcurrentOpenOfFreshDatabase(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			dsn := mk(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for i := 0; i < 4; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s, err := store.Open(dsn)
+					if err == nil {
+						s.Close()
+					}
+					errs <- err
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
