@@ -235,12 +235,18 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	if ev.Data["version"] != "v2" || !strings.HasPrefix(ev.ID, "deployment/churn/prod/retrain/") {
 		t.Fatalf("retrain event = %+v", ev)
 	}
-	audit := h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200)
-	for _, want := range []string{`"action":"vote"`, `"action":"approval_denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`} {
-		if !strings.Contains(audit.raw, want) {
-			t.Errorf("audit lacks %s", want)
+	// The guardian records the retrain after the webhook answered: wait for it.
+	wants := []string{`"action":"vote"`, `"action":"approval_denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`}
+	var audit resp
+	h.waitFor("audit trail", 10*time.Second, func() bool {
+		audit = h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200)
+		for _, want := range wants {
+			if !strings.Contains(audit.raw, want) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 }
 
 func TestDriftDuringRolloutRollsBackAndSignsRetrain(t *testing.T) {
