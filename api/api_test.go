@@ -16,8 +16,10 @@ import (
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/worker"
 	"github.com/modelplane/modelplane/workflows"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
 	"google.golang.org/protobuf/proto"
 )
@@ -235,6 +237,26 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	if ev.Data["version"] != "v2" || !strings.HasPrefix(ev.ID, "deployment/churn/prod/retrain/") {
 		t.Fatalf("retrain event = %+v", ev)
 	}
+	// Both histories replay against the current workflow code: a
+	// non-deterministic change to either fails here.
+	replayer := sdkworker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(workflows.Promotion, workflow.RegisterOptions{Name: workflows.PromotionWorkflow})
+	replayer.RegisterWorkflowWithOptions(workflows.DeploymentGuardian, workflow.RegisterOptions{Name: workflows.GuardianWorkflow})
+	for _, wid := range []string{workflows.PromotionWorkflowID(id), workflows.GuardianWorkflowID("churn", "prod")} {
+		hist := h.client.GetWorkflowHistory(context.Background(), wid, "", false, 0)
+		var events []*historypb.HistoryEvent
+		for hist.HasNext() {
+			ev, err := hist.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			events = append(events, ev)
+		}
+		if err := replayer.ReplayWorkflowHistory(nil, &historypb.History{Events: events}); err != nil {
+			t.Fatalf("replay of %s: %v", wid, err)
+		}
+	}
+
 	// The guardian records the retrain after the webhook answered: wait for it.
 	wants := []string{`"action":"vote"`, `"action":"approval_denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`}
 	var audit resp
