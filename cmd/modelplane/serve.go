@@ -230,15 +230,16 @@ func devCmd() *cobra.Command {
 			if err := seedDev(ctx, b.store); err != nil {
 				return err
 			}
-			srv, err := b.startAPI(apiAddr, id, b.sim)
-			if err != nil {
-				return err
-			}
+			// The API comes up last, so a ready API means everything is ready.
 			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default"})
 			if err != nil {
 				return err
 			}
 			defer webUI.Stop()
+			srv, err := b.startAPI(apiAddr, id, b.sim)
+			if err != nil {
+				return err
+			}
 			printDev(cmd, apiAddr, webUI.URL, ts.HostPort, dataDir, inMemory, tokens, tokensPath, time.Since(start))
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "modelplane dev: stopping (in-flight activities finish first)")
