@@ -22,7 +22,7 @@ test: vet
 ## test-integration: the Temporal Web UI sign-off driven in headless Chromium
 test-integration: build
 	hack/ensure-browser.sh
-	MODELPLANE_E2E=1 $(GO) test -count=1 -timeout 10m -run TestWebUI ./e2e/...
+	$(GO) test -tags e2e -count=1 -timeout 10m -run TestWebUI ./e2e/...
 
 ## bench: drift → rollback latency against a bare Temporal baseline (same server, same run)
 bench:
