@@ -202,7 +202,11 @@ func voteCmd(f *cliFlags, decision string) *cobra.Command {
 			if err := c.do(cmd.Context(), http.MethodPost, "/v1/promotions/"+args[0]+"/approvals", api.ApprovalRequest{Decision: decision, Comment: comment}, &p); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s recorded on %s: %d vote(s), %d required\n", decision, p.ID, len(p.Approvals), p.RequiredApprovals)
+			quorum := fmt.Sprintf("%d required", p.RequiredApprovals)
+			if p.Validation == nil {
+				quorum = "quorum known after validation" // an early vote: the workflow counts it then
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s recorded on %s: %d vote(s), %s\n", decision, p.ID, len(p.Approvals), quorum)
 			return nil
 		},
 	}
