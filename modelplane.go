@@ -117,6 +117,8 @@ type Analysis struct {
 	ConsecutiveErrorLimit *int `json:"consecutive_error_limit,omitempty"`
 	// DecisionTimeout bounds the wait for a human after an inconclusive result; then rollback.
 	DecisionTimeout Duration `json:"decision_timeout,omitempty"`
+	// Checks are metric queries (Prometheus) judged alongside the provider's health.
+	Checks []MetricCheck `json:"checks,omitempty"`
 }
 
 // Merge returns a copy of a with every unset field taken from d.
@@ -139,6 +141,9 @@ func (a Analysis) Merge(d Analysis) Analysis {
 	if a.DecisionTimeout == 0 {
 		a.DecisionTimeout = d.DecisionTimeout
 	}
+	if a.Checks == nil {
+		a.Checks = d.Checks
+	}
 	return a
 }
 
@@ -156,12 +161,24 @@ type Target struct {
 	MinApprovals int `json:"min_approvals,omitempty"`
 	// GuardInterval is how often the deployment guardian checks health after a promotion.
 	GuardInterval Duration `json:"guard_interval,omitempty"`
+	// Prometheus answers the analysis checks' queries.
+	Prometheus *PrometheusConfig `json:"prometheus,omitempty"`
 	// RetrainWebhook receives retrain requests; the HMAC secret is read from
 	// the environment variable named by RetrainSecretEnv so it is never stored.
 	RetrainWebhook   string    `json:"retrain_webhook,omitempty"`
 	RetrainSecretEnv string    `json:"retrain_secret_env,omitempty"`
 	RetrainCooldown  Duration  `json:"retrain_cooldown,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+}
+
+// PrometheusConfig says how to reach a Prometheus server. Secrets are named
+// by environment variable and read when used, never stored.
+type PrometheusConfig struct {
+	URL            string   `json:"url"`
+	BearerTokenEnv string   `json:"bearer_token_env,omitempty"`
+	Username       string   `json:"username,omitempty"`
+	PasswordEnv    string   `json:"password_env,omitempty"`
+	Timeout        Duration `json:"timeout,omitempty"`
 }
 
 // Strategy names.
@@ -250,6 +267,9 @@ func (r ValidationReport) Failed() []string {
 // AnalysisResult is one measurement taken during a rollout.
 type AnalysisResult struct {
 	Step    string    `json:"step"`
+	Check   string    `json:"check,omitempty"` // a metric check's name; empty for provider health
+	Query   string    `json:"query,omitempty"`
+	Value   *float64  `json:"value,omitempty"`
 	Version string    `json:"version"`
 	Phase   string    `json:"phase"` // successful | failed | inconclusive | error
 	Health  Health    `json:"health"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -77,6 +78,17 @@ func (t Target) Validate() error {
 	if err := t.Analysis.validate("analysis."); err != nil {
 		return err
 	}
+	if t.Prometheus != nil {
+		if u := t.Prometheus.URL; !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return FieldError("prometheus.url", "must be an http(s) URL, got %q", u)
+		}
+		if t.Prometheus.Timeout < 0 {
+			return FieldError("prometheus.timeout", "must not be negative")
+		}
+	}
+	if len(t.Analysis.Checks) > 0 && t.Prometheus == nil {
+		return FieldError("prometheus", "is required when analysis.checks are set")
+	}
 	return nil
 }
 
@@ -98,7 +110,7 @@ func (a Analysis) validate(prefix string) error {
 	if a.DecisionTimeout < 0 {
 		return FieldError(prefix+"decision_timeout", "must not be negative")
 	}
-	return nil
+	return validateChecks(prefix, a.Checks)
 }
 
 // Strategy defaults, chosen to match what Argo Rollouts and Flagger users expect.

@@ -27,6 +27,8 @@ type Server struct {
 	Temporal  client.Client
 	Identity  Identity
 	Providers modelplane.Providers
+	// AlertLabels names the alert labels that carry model, target and version.
+	AlertLabels AlertLabels
 	// Sim is set in dev mode only: it enables the synthetic-health endpoint.
 	Sim    *sim.Provider
 	Logger *slog.Logger
@@ -73,6 +75,7 @@ var routes = []route{
 	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, summary: "Get a deployment", status: 200},
 	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
 
+	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
 	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }
 
@@ -117,6 +120,11 @@ func (s *Server) authenticate(roles []string, next echo.HandlerFunc) echo.Handle
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
+		if _, pass, basic := c.Request().BasicAuth(); basic {
+			// Basic auth carries the token as its password: what Alertmanager's
+			// http_config offers besides a bearer token.
+			token, ok = pass, true
+		}
 		if !ok || token == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="modelplane"`)
 			return modelplane.Errorf(modelplane.EUnauthorized, "missing bearer token (Authorization: Bearer <token>)")

@@ -195,6 +195,9 @@ func (s *Server) createPromotion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(analysis.Checks) > 0 && t.Prometheus == nil {
+		return modelplane.FieldError("analysis.checks", "target %s has no prometheus configured to answer them", t.Name)
+	}
 	if r.ApprovalTimeout == 0 {
 		r.ApprovalTimeout = modelplane.Duration(modelplane.DefaultApprovalTimeout)
 	}
@@ -377,11 +380,22 @@ func (s *Server) drift(c echo.Context) error {
 	if _, err := s.Store.GetTarget(ctx, d.Target); err != nil {
 		return notFoundField(err, "target")
 	}
-	affected := []DriftAffected{}
-	// A running promotion owns the pair: drift of its candidate rolls it back.
-	p, active, err := s.Store.ActivePromotion(ctx, d.Model, d.Target)
+	affected, err := s.routeDrift(ctx, d)
 	if err != nil {
 		return err
+	}
+	s.audit(c, "drift_reported", d.Model+" on "+d.Target, d.Model, d.Target, map[string]any{"signal": d, "affected": len(affected)})
+	return c.JSON(http.StatusAccepted, map[string]any{"affected": affected})
+}
+
+// routeDrift signals whatever serves the drifting version: the running
+// promotion of the pair if the drift is about its candidate, else the
+// deployment guardian.
+func (s *Server) routeDrift(ctx context.Context, d modelplane.DriftSignal) ([]DriftAffected, error) {
+	affected := []DriftAffected{}
+	p, active, err := s.Store.ActivePromotion(ctx, d.Model, d.Target)
+	if err != nil {
+		return nil, err
 	}
 	if active && (d.Version == "" || d.Version == p.Version) {
 		if err := s.Temporal.SignalWorkflow(ctx, p.WorkflowID, "", workflows.Drift, d); err == nil {
@@ -390,22 +404,21 @@ func (s *Server) drift(c echo.Context) error {
 	} else {
 		dep, found, err := s.Store.GetDeployment(ctx, d.Model, d.Target)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if found && dep.Stable != "" && (d.Version == "" || d.Version == dep.Stable) {
 			wid := workflows.GuardianWorkflowID(d.Model, d.Target)
 			err := s.Temporal.SignalWorkflow(ctx, wid, "", workflows.Drift, d)
 			var nf *serviceerror.NotFound
 			if err != nil && !errors.As(err, &nf) {
-				return err
+				return nil, err
 			}
 			if err == nil {
 				affected = append(affected, DriftAffected{Kind: "deployment", ID: d.Model + "/" + d.Target, WorkflowID: wid, Version: dep.Stable})
 			}
 		}
 	}
-	s.audit(c, "drift_reported", d.Model+" on "+d.Target, d.Model, d.Target, map[string]any{"signal": d, "affected": len(affected)})
-	return c.JSON(http.StatusAccepted, map[string]any{"affected": affected})
+	return affected, nil
 }
 
 // --- deployments and audit ---

@@ -13,15 +13,16 @@ import (
 
 // bodies maps the request schema names used in the route table to Go types.
 var bodies = map[string]any{
-	"Model":            modelplane.Model{},
-	"Version":          versionRequest{},
-	"Target":           modelplane.Target{},
-	"PromotionRequest": PromotionRequest{},
-	"ApprovalRequest":  ApprovalRequest{},
-	"RollbackRequest":  RollbackRequest{},
-	"DecisionRequest":  DecisionRequest{},
-	"DriftSignal":      modelplane.DriftSignal{},
-	"SimHealth":        SimHealth{},
+	"Model":               modelplane.Model{},
+	"Version":             versionRequest{},
+	"Target":              modelplane.Target{},
+	"PromotionRequest":    PromotionRequest{},
+	"ApprovalRequest":     ApprovalRequest{},
+	"RollbackRequest":     RollbackRequest{},
+	"DecisionRequest":     DecisionRequest{},
+	"DriftSignal":         modelplane.DriftSignal{},
+	"SimHealth":           SimHealth{},
+	"AlertmanagerWebhook": AlertmanagerWebhook{},
 }
 
 var paramRE = regexp.MustCompile(`:([a-z]+)`)

@@ -469,3 +469,25 @@ func (s *Store) LastRetrain(ctx context.Context, model, target, eventID string) 
 func (s *Store) RecordRetrain(ctx context.Context, eventID, model, target, version, reason string, at time.Time) error {
 	return s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&retrainRow{EventID: eventID, Model: model, Target: target, Version: version, Reason: reason, SentAt: at.UTC()}).Error
 }
+
+// --- alert notifications ---
+
+type alertRow struct {
+	Key        string `gorm:"primaryKey;size:255"` // fingerprint/startsAt/status
+	ReceivedAt time.Time
+}
+
+func (alertRow) TableName() string { return "alert_notifications" }
+
+// SeenAlert records an alert notification and reports whether it was new:
+// Alertmanager repeats notifications, and a repeat must not act twice.
+func (s *Store) SeenAlert(ctx context.Context, fingerprint string, startsAt time.Time, status string) (bool, error) {
+	key := fmt.Sprintf("%s/%d/%s", fingerprint, startsAt.UTC().UnixNano(), status)
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&alertRow{Key: key, ReceivedAt: time.Now().UTC()})
+	return res.RowsAffected == 1, res.Error
+}
+
+// PutTarget replaces a target's configuration.
+func (s *Store) PutTarget(ctx context.Context, t modelplane.Target) error {
+	return s.db.WithContext(ctx).Save(&targetRow{Name: t.Name, Doc: t, CreatedAt: t.CreatedAt}).Error
+}

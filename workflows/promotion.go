@@ -532,6 +532,13 @@ func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane
 		}
 		w.p.AnalysisResults = append(w.p.AnalysisResults, modelplane.AnalysisResult{Step: step, Version: w.p.Version, Phase: phase, Health: h, Message: msg, At: workflow.Now(ctx).UTC()})
 		w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "message": msg}))
+		if len(w.p.Analysis.Checks) > 0 && workflow.GetVersion(ctx, "metric-checks", workflow.DefaultVersion, 1) == 1 {
+			var bad []string
+			phase, bad = w.metricChecks(ctx, step, window, phase)
+			if len(bad) > 0 {
+				msg = strings.Join(bad, "; ")
+			}
+		}
 		switch w.run.Add(phase) {
 		case modelplane.PhaseFailed:
 			w.abort = &abort{Cause: "analysis", Actor: "system", Reason: fmt.Sprintf("analysis failed at %s: %s", step, msg)}
@@ -548,6 +555,49 @@ func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane
 			return false
 		}
 	}
+}
+
+// metricChecks measures every check (Count times, Interval apart) and returns
+// the worst phase together with the provider's, plus what was not healthy.
+func (w *promotion) metricChecks(ctx workflow.Context, step string, window modelplane.Duration, health string) (string, []string) {
+	phases := []string{health}
+	var bad []string
+	vars := modelplane.QueryVars{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target, Window: modelplane.PromDuration(window.D())}
+	for _, c := range w.p.Analysis.Checks {
+		count, interval := c.Count, c.Interval.D()
+		if count <= 0 {
+			count = 1
+		}
+		if interval <= 0 {
+			interval = 10 * time.Second
+		}
+		for i := 0; i < count; i++ {
+			if i > 0 && !w.bake(ctx, interval) {
+				return modelplane.PhaseFailed, []string{w.abort.Reason}
+			}
+			var res activities.CheckResult
+			phase, msg := "", ""
+			err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.MeasureCheck, activities.CheckInput{Target: w.p.Target, Check: c, Vars: vars}).Get(ctx, &res)
+			r := modelplane.AnalysisResult{Step: step, Version: w.p.Version, Check: c.Name, Query: res.Query, At: workflow.Now(ctx).UTC()}
+			if err != nil {
+				phase, msg = modelplane.PhaseError, c.Name+": "+errText(err)
+			} else {
+				phase, msg = modelplane.EvaluateCheck(c, res.Value, res.Empty)
+				if !res.Empty {
+					v := res.Value
+					r.Value = &v
+				}
+			}
+			r.Phase, r.Message = phase, msg
+			w.p.AnalysisResults = append(w.p.AnalysisResults, r)
+			w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "check": c.Name, "query": res.Query, "message": msg}))
+			phases = append(phases, phase)
+			if phase != modelplane.PhaseSuccessful {
+				bad = append(bad, msg)
+			}
+		}
+	}
+	return modelplane.Worst(phases...), bad
 }
 
 func (w *promotion) awaitDecision(ctx workflow.Context, step, msg string) bool {
