@@ -16,6 +16,7 @@ run: build
 
 ## test: every unit and integration test, with the race detector, against real parts
 test: vet
+	@hack/ensure-monitoring.sh
 	@dsn=$$(hack/ensure-postgres.sh) && \
 	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" $(GO) test -race -count=1 -timeout 30m $(PKGS)
 

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
@@ -123,4 +124,116 @@ func waitScraped(t *testing.T, prom, selector string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+const driftRules = `groups:
+  - name: modelplane
+    rules:
+      - alert: ModelDrift
+        expr: max by (model, target, version) (model_drift_score) > 0.3
+        for: 0s
+        labels:
+          severity: page
+        annotations:
+          value: "{{ $value }}"
+          summary: "{{ $labels.model }} {{ $labels.version }} drifts on {{ $labels.target }}"
+`
+
+// TestAlertmanagerRollsBackAFullyPromotedModel: a real alert rule fires in a
+// real Prometheus, a real Alertmanager posts it to modelplane, and the
+// deployment guardian returns traffic to the previous version.
+func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
+	h := newHarness(t, true)
+	h.seed("low")
+	id := h.promote("alice", canaryBody("v2", []int{100}, "200ms"))
+	h.waitStatus(id, modelplane.StatusSucceeded, 30*time.Second)
+	h.waitFor("guardian", 10*time.Second, func() bool {
+		_, err := h.client.DescribeWorkflowExecution(context.Background(), "deployment/churn/prod", "")
+		return err == nil
+	})
+
+	exp := testkitExporter(t)
+	exp.Set(series("model_drift_score", "v2"), 0.05)
+	am := testkit.StartAlertmanager(t, h.url+"/v1/alerts/alertmanager", tokens["dave"])
+	prom := startPrometheus(t, exp.URL, driftRules, am)
+	waitScraped(t, prom, "model_drift_score")
+
+	changed := time.Now()
+	exp.Set(series("model_drift_score", "v2"), 0.8)
+	h.waitFor("traffic back on v1", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
+	back := time.Since(changed)
+
+	var fired, received time.Time
+	h.waitFor("alert audited", 10*time.Second, func() bool {
+		recs := h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200).body["records"].([]any)
+		for _, r := range recs {
+			rec := r.(map[string]any)
+			if rec["action"] == "alert_firing" {
+				received, _ = time.Parse(time.RFC3339Nano, rec["time"].(string))
+				fired, _ = time.Parse(time.RFC3339Nano, rec["details"].(map[string]any)["starts_at"].(string))
+				return rec["actor"] == "dave"
+			}
+		}
+		return false
+	})
+	t.Logf("drift exported → traffic back: %s; alert active in Prometheus → webhook received: %s; webhook → traffic back: %s",
+		back.Round(time.Millisecond), received.Sub(fired).Round(time.Millisecond), changed.Add(back).Sub(received).Round(time.Millisecond))
+	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	if ev := h.kit.Sink.Events()[0]; ev.Data["version"] != "v2" {
+		t.Fatalf("retrain event = %+v", ev)
+	}
+}
+
+func TestAlertmanagerWebhookContract(t *testing.T) {
+	h := newHarness(t, true)
+	h.seed("low")
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	alert := func(status, fp string, labels map[string]string) map[string]any {
+		return map[string]any{"status": status, "labels": labels, "annotations": map[string]string{"value": "0.7"}, "startsAt": start, "endsAt": time.Time{}, "fingerprint": fp}
+	}
+	payload := func(alerts ...map[string]any) map[string]any {
+		return map[string]any{"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "modelplane", "alerts": alerts}
+	}
+	labels := map[string]string{"alertname": "ModelDrift", "model": "churn", "target": "prod", "version": "v9"}
+
+	h.must(h.call("POST", "/v1/alerts/alertmanager", "", payload()), 401)
+	h.must(h.call("POST", "/v1/alerts/alertmanager", "Basic "+basic("am", "wrong-token-0123456789"), payload()), 401)
+	r := h.must(h.call("POST", "/v1/alerts/alertmanager", "dave", map[string]any{"version": "3", "alerts": []any{}}), 400)
+	if r.errField() != "version" {
+		t.Fatalf("version error = %s", r.raw)
+	}
+
+	// Basic auth with the token as password works, as Alertmanager's http_config allows.
+	r = h.must(h.call("POST", "/v1/alerts/alertmanager", "Basic "+basic("alertmanager", tokens["dave"]), payload(
+		alert("firing", "fp1", labels),
+		alert("firing", "fp2", map[string]string{"alertname": "DiskFull", "instance": "node1"}),
+	)), 200)
+	outcomes := r.body["alerts"].([]any)
+	if got := outcomes[0].(map[string]any)["outcome"]; got != "signalled" {
+		t.Fatalf("first alert outcome = %v (%s)", got, r.raw)
+	}
+	if got := outcomes[1].(map[string]any)["outcome"]; got != "ignored" {
+		t.Fatalf("unrelated alert outcome = %v", got)
+	}
+	// Alertmanager repeats notifications: the same alert again is a duplicate.
+	r = h.must(h.call("POST", "/v1/alerts/alertmanager", "dave", payload(alert("firing", "fp1", labels))), 200)
+	if got := r.body["alerts"].([]any)[0].(map[string]any)["outcome"]; got != "duplicate" {
+		t.Fatalf("repeat outcome = %v", got)
+	}
+	r = h.must(h.call("POST", "/v1/alerts/alertmanager", "dave", payload(alert("resolved", "fp1", labels))), 200)
+	if got := r.body["alerts"].([]any)[0].(map[string]any)["outcome"]; got != "resolved_recorded" {
+		t.Fatalf("resolve outcome = %v", got)
+	}
+	audit := h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200).raw
+	if strings.Count(audit, `"action":"alert_firing"`) != 1 || strings.Count(audit, `"action":"alert_resolved"`) != 1 {
+		t.Fatalf("audit = %s", audit)
+	}
+	// v9 is not what serves: the guardian-less deployment is untouched.
+	if h.kit.Traffic(t) != "v1=100" {
+		t.Fatalf("traffic = %s", h.kit.Traffic(t))
+	}
+}
+
+func basic(user, pass string) string {
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }
