@@ -17,8 +17,8 @@ run: build
 ## test: every unit and integration test, with the race detector, against real parts
 test: vet
 	@hack/ensure-monitoring.sh
-	@dsn=$$(hack/ensure-postgres.sh) && \
-	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	@dsn=$$(hack/ensure-postgres.sh) && nats=$$(hack/ensure-nats.sh) && \
+	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" MODELPLANE_TEST_NATS_URL="$$nats" $(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 ## test-integration: the Temporal Web UI sign-off driven in headless Chromium
 test-integration: build

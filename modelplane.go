@@ -384,3 +384,56 @@ type DriftSignal struct {
 	Score   float64 `json:"score"`
 	Source  string  `json:"source"`
 }
+
+// Event is a lifecycle event for the outside world (sent as a CloudEvent).
+// ID is stable across retries so consumers can deduplicate.
+type Event struct {
+	ID      string         `json:"id"`
+	Type    string         `json:"type"`
+	Source  string         `json:"source"`
+	Subject string         `json:"subject"`
+	Time    time.Time      `json:"time"`
+	Data    map[string]any `json:"data"`
+}
+
+// Lifecycle event types.
+const (
+	EventPromotionStarted   = "dev.modelplane.promotion.started"
+	EventStageChanged       = "dev.modelplane.promotion.stage_changed"
+	EventApproved           = "dev.modelplane.promotion.approved"
+	EventPromotionFinished  = "dev.modelplane.promotion.finished"
+	EventRolledBack         = "dev.modelplane.promotion.rolled_back"
+	EventDeploymentRollback = "dev.modelplane.deployment.rolled_back"
+	EventRetrainRequested   = "dev.modelplane.retrain.requested"
+)
+
+// EventFor maps an audit record to the lifecycle event it announces, if any.
+func EventFor(r AuditRecord) (Event, bool) {
+	typ := ""
+	switch {
+	case r.Action == "stage" && r.Decision == StageRegistering:
+		typ = EventPromotionStarted
+	case r.Action == "stage":
+		typ = EventStageChanged
+	case r.Action == "approved":
+		typ = EventApproved
+	case r.Action == "finished":
+		typ = EventPromotionFinished
+	case r.Action == "rollback" && r.Decision == "rolled_back" && r.PromotionID != "":
+		typ = EventRolledBack
+	case r.Action == "rollback" && r.Decision == "rolled_back":
+		typ = EventDeploymentRollback
+	case r.Action == "retrain" && r.Decision == "requested":
+		typ = EventRetrainRequested
+	default:
+		return Event{}, false
+	}
+	data := map[string]any{"model": r.Model, "target": r.Target, "actor": r.Actor, "decision": r.Decision}
+	if r.PromotionID != "" {
+		data["promotion_id"] = r.PromotionID
+	}
+	for k, v := range r.Details {
+		data[k] = v
+	}
+	return Event{ID: r.Key, Type: typ, Source: "modelplane/" + r.Target, Subject: r.Subject, Time: r.Time, Data: data}, true
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -28,6 +29,22 @@ type Activities struct {
 	// they never travel through workflow history. Defaults to os.Getenv.
 	Getenv func(string) string
 	Now    func() time.Time
+	// Sinks receive lifecycle events as CloudEvents (none: events are not sent).
+	Sinks []sinks.Sink
+}
+
+// PublishInput is a batch of lifecycle events.
+type PublishInput struct {
+	Events []modelplane.Event
+}
+
+// Publish delivers events to every sink; a failure is retried by Temporal
+// and consumers see stable ids (at-least-once).
+func (a *Activities) Publish(ctx context.Context, in PublishInput) error {
+	if len(a.Sinks) == 0 || len(in.Events) == 0 {
+		return nil
+	}
+	return sinks.Publish(ctx, a.Sinks, in.Events)
 }
 
 func (a *Activities) now() time.Time {

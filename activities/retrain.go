@@ -3,26 +3,23 @@ package activities
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/sinks"
 	"go.temporal.io/sdk/client"
 )
 
 // RetrainType is the CloudEvents type of a retrain request.
 const RetrainType = "dev.modelplane.retrain.requested"
 
-// SignatureHeader carries "t=<unix>,v1=<hex hmac-sha256 of "<t>.<body>">".
-const SignatureHeader = "X-Modelplane-Signature"
+// SignatureHeader carries the HMAC signature (see sinks.Sign).
+const SignatureHeader = sinks.SignatureHeader
 
 // RetrainInput asks for retraining after drift. EventID is stable across
 // retries so receivers can deduplicate.
@@ -52,14 +49,6 @@ type RetrainEvent struct {
 	Time            time.Time      `json:"time"`
 	DataContentType string         `json:"datacontenttype"`
 	Data            map[string]any `json:"data"`
-}
-
-// Sign computes the signature header value for body at time ts.
-func Sign(secret []byte, ts int64, body []byte) string {
-	mac := hmac.New(sha256.New, secret)
-	fmt.Fprintf(mac, "%d.", ts)
-	mac.Write(body)
-	return "t=" + strconv.FormatInt(ts, 10) + ",v1=" + hex.EncodeToString(mac.Sum(nil))
 }
 
 // RequestRetrain posts a signed retrain request to the target's webhook,
@@ -110,7 +99,7 @@ func (a *Activities) RequestRetrain(ctx context.Context, in RetrainInput) (Retra
 		if secret == "" {
 			return RetrainResult{}, fmt.Errorf("retrain secret env %s is empty", t.RetrainSecretEnv)
 		}
-		req.Header.Set(SignatureHeader, Sign([]byte(secret), now.Unix(), body))
+		req.Header.Set(SignatureHeader, sinks.Sign([]byte(secret), now.Unix(), body))
 	}
 	hc := a.HTTP
 	if hc == nil {

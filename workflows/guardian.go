@@ -141,6 +141,10 @@ func (g *guardian) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 	in := activities.ProgressInput{Deployment: dep, Audit: g.audit.take()}
 	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil); err != nil {
 		g.audit.pending = append(in.Audit, g.audit.pending...)
+	} else if events := eventsOf(in.Audit); len(events) > 0 && publishing(ctx) {
+		if err := workflow.ExecuteActivity(withPublish(ctx), acts.Publish, activities.PublishInput{Events: events}).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("event delivery gave up", "error", err)
+		}
 	}
 	g.details(ctx)
 }

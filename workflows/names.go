@@ -76,6 +76,32 @@ func withActivity(ctx workflow.Context, maxAttempts int32) workflow.Context {
 	})
 }
 
+// publishOptions: event delivery retries for up to ten minutes (a sink
+// outage must not stall a rollout, so promotions do not wait on it mid-way).
+func withPublish(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	})
+}
+
+// eventsOf picks the audit records that announce lifecycle events.
+func eventsOf(recs []modelplane.AuditRecord) []modelplane.Event {
+	var out []modelplane.Event
+	for _, r := range recs {
+		if e, ok := modelplane.EventFor(r); ok {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// publishing reports whether this run sends lifecycle events (added after the first release).
+func publishing(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "publish-events", workflow.DefaultVersion, 1) == 1
+}
+
 // acts is only used for its method values: the SDK resolves activity names from them.
 var acts *activities.Activities
 

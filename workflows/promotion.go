@@ -39,6 +39,8 @@ type promotion struct {
 	dirty    bool // something to flush (votes, denied votes)
 	run      modelplane.AnalysisRun
 	owner    string
+	// published are event deliveries in flight; the promotion waits for them before it ends.
+	published []workflow.Future
 }
 
 // Promotion is the lifecycle of one version on one target:
@@ -281,6 +283,10 @@ func (w *promotion) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("record progress failed", "error", err)
 		w.audit.pending = append(in.Audit, w.audit.pending...)
+		return
+	}
+	if events := eventsOf(in.Audit); len(events) > 0 && publishing(ctx) {
+		w.published = append(w.published, workflow.ExecuteActivity(withPublish(ctx), acts.Publish, activities.PublishInput{Events: events}))
 	}
 }
 
@@ -289,6 +295,12 @@ func (w *promotion) finish(ctx workflow.Context, status, reason string) modelpla
 	w.p.Status, w.p.Reason, w.p.FinishedAt = status, reason, &now
 	w.audit.add(ctx, w.record("finished", "system", status, map[string]any{"reason": reason}))
 	w.stage(ctx, modelplane.StageDone, reason)
+	// Deliveries run beside the rollout; the last ones (rolled back, retrain) must not be abandoned.
+	for _, f := range w.published {
+		if err := f.Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("event delivery gave up", "error", err)
+		}
+	}
 	return w.p
 }
 

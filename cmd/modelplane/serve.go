@@ -17,6 +17,7 @@ import (
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/providers/sim"
+	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/temporalserver"
 	"github.com/modelplane/modelplane/ui"
@@ -60,12 +61,37 @@ func (b *backend) close() {
 	b.store.Close()
 }
 
-func (b *backend) activities() *activities.Activities {
-	return &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}}
+func (b *backend) activities(ev eventFlags) (*activities.Activities, error) {
+	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	if ev.webhook != "" {
+		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
+	}
+	if ev.nats != "" {
+		ns, err := sinks.NewNATS(context.Background(), ev.nats, ev.stream, ev.prefix)
+		if err != nil {
+			return nil, err
+		}
+		a.Sinks = append(a.Sinks, ns)
+	}
+	return a, nil
 }
 
-func (b *backend) startWorker() (sdkworker.Worker, error) {
-	w := mpworker.New(b.temporal, b.activities(), mpworker.Options{})
+// eventFlags configure where lifecycle events go.
+type eventFlags struct{ webhook, nats, stream, prefix string }
+
+func (e *eventFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&e.webhook, "events-webhook", os.Getenv("MODELPLANE_EVENTS_WEBHOOK"), "POST lifecycle CloudEvents here (signed with MODELPLANE_EVENTS_WEBHOOK_SECRET)")
+	cmd.Flags().StringVar(&e.nats, "events-nats", os.Getenv("MODELPLANE_EVENTS_NATS"), "publish lifecycle CloudEvents to this NATS server (JetStream)")
+	cmd.Flags().StringVar(&e.stream, "events-nats-stream", envOr("MODELPLANE_EVENTS_NATS_STREAM", "MODELPLANE"), "JetStream stream")
+	cmd.Flags().StringVar(&e.prefix, "events-nats-prefix", envOr("MODELPLANE_EVENTS_NATS_PREFIX", "modelplane.events"), "subject prefix")
+}
+
+func (b *backend) startWorker(ev eventFlags) (sdkworker.Worker, error) {
+	a, err := b.activities(ev)
+	if err != nil {
+		return nil, err
+	}
+	w := mpworker.New(b.temporal, a, mpworker.Options{})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
@@ -73,8 +99,8 @@ func (b *backend) startWorker() (sdkworker.Worker, error) {
 }
 
 // startAPI listens on addr and serves the API until ctx ends.
-func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider) (*http.Server, error) {
-	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log}
+func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider, labels api.AlertLabels) (*http.Server, error) {
+	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log, AlertLabels: labels}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("API: %w", err)
@@ -109,6 +135,7 @@ func tokensFrom(file string) (api.Identity, error) {
 
 func serverCmd() *cobra.Command {
 	var addr, temporalAddr, namespace, dsn, tokensFile string
+	var labels api.AlertLabels
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API against an external Temporal cluster",
@@ -125,7 +152,7 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			defer b.close()
-			srv, err := b.startAPI(addr, id, nil)
+			srv, err := b.startAPI(addr, id, nil, labels)
 			if err != nil {
 				return err
 			}
@@ -139,7 +166,14 @@ func serverCmd() *cobra.Command {
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "API listen address")
 	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
 	cmd.Flags().StringVar(&tokensFile, "tokens-file", os.Getenv("MODELPLANE_TOKENS_FILE"), "file of \"name role token\" lines (also MODELPLANE_TOKENS)")
+	addAlertFlags(cmd, &labels)
 	return cmd
+}
+
+func addAlertFlags(cmd *cobra.Command, l *api.AlertLabels) {
+	cmd.Flags().StringVar(&l.Model, "alert-label-model", "model", "Alertmanager label naming the model")
+	cmd.Flags().StringVar(&l.Target, "alert-label-target", "target", "Alertmanager label naming the target")
+	cmd.Flags().StringVar(&l.Version, "alert-label-version", "version", "Alertmanager label naming the version")
 }
 
 func addBackendFlags(cmd *cobra.Command, temporalAddr, namespace, dsn *string) {
@@ -157,6 +191,7 @@ func envOr(k, def string) string {
 
 func workerCmd() *cobra.Command {
 	var temporalAddr, namespace, dsn string
+	var ev eventFlags
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker (workflows and activities) against an external Temporal cluster",
@@ -169,7 +204,7 @@ func workerCmd() *cobra.Command {
 				return err
 			}
 			defer b.close()
-			w, err := b.startWorker()
+			w, err := b.startWorker(ev)
 			if err != nil {
 				return err
 			}
@@ -180,6 +215,7 @@ func workerCmd() *cobra.Command {
 		},
 	}
 	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
+	ev.add(cmd)
 	return cmd
 }
 
@@ -188,6 +224,8 @@ func devCmd() *cobra.Command {
 		dataDir, apiAddr, uiHost string
 		uiPort, temporalPort     int
 		inMemory                 bool
+		ev                       eventFlags
+		labels                   api.AlertLabels
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -214,7 +252,7 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			defer b.close()
-			w, err := b.startWorker()
+			w, err := b.startWorker(ev)
 			if err != nil {
 				return err
 			}
@@ -236,7 +274,7 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			defer webUI.Stop()
-			srv, err := b.startAPI(apiAddr, id, b.sim)
+			srv, err := b.startAPI(apiAddr, id, b.sim, labels)
 			if err != nil {
 				return err
 			}
@@ -255,6 +293,8 @@ func devCmd() *cobra.Command {
 	cmd.Flags().StringVar(&uiHost, "ui-host", "127.0.0.1", "Temporal Web UI host")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port")
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 7 ports are used by its other services)")
+	ev.add(cmd)
+	addAlertFlags(cmd, &labels)
 	return cmd
 }
 
