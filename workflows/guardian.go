@@ -155,7 +155,24 @@ func (g *guardian) details(ctx workflow.Context) {
 		g.in.Model, g.in.Target, nonEmpty(g.in.Stable, "none"), nonEmpty(g.in.Previous, "none")))
 }
 
+// busy reports whether a promotion owns the pair's traffic right now.
+func (g *guardian) busy(ctx workflow.Context) bool {
+	var st activities.GuardianState
+	ref := activities.VersionRef{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target}
+	if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.GuardianContext, ref).Get(ctx, &st); err != nil {
+		return false
+	}
+	return st.Busy
+}
+
 func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
+	if (e.Drift != nil || e.Rollback != nil) && g.busy(ctx) {
+		// A running promotion moves traffic; two writers would fight. The
+		// promotion has its own analysis and rollback.
+		g.add(ctx, "rollback_deferred", "system", "skipped", map[string]any{"why": "a promotion of this model on this target is running", "drift": e.Drift, "rollback": e.Rollback})
+		g.flush(ctx, nil)
+		return
+	}
 	switch {
 	case e.Promoted != nil:
 		g.in.Stable, g.in.Previous, g.in.Failures = e.Promoted.Stable, e.Promoted.Previous, 0

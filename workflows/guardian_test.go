@@ -75,9 +75,13 @@ func TestGuardianHealthCheckRollsBackAndSkipsWhileAPromotionRuns(t *testing.T) {
 	_ = e2.kit.Sim.SetHealth(ctx, "prod", "churn", "v2", modelplane.Health{Drift: 0.8})
 	promotionInput(t, e2.kit, "v1", canary(), modelplane.Analysis{}) // stored as running
 	e2.signalAt(time.Second, workflows.Promoted, workflows.GuardianUpdate{Stable: "v2", Previous: "v1"})
+	e2.signalAt(2*time.Minute, workflows.Drift, modelplane.DriftSignal{Version: "v2", Metric: "psi", Score: 0.9})
 	runGuardian(t, e2, 10*time.Minute)
 	if muts := e2.kit.TrafficMutations(t); len(muts) != 0 {
 		t.Fatalf("guardian moved traffic during a promotion: %v", muts)
+	}
+	if a := guardianAudit(t, e2); !strings.Contains(a, "rollback_deferred:skipped") {
+		t.Fatalf("audit = %s", a)
 	}
 }
 
