@@ -184,6 +184,7 @@ func canaryBody(version string, steps []int, bake string) map[string]any {
 }
 
 func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("high")
 	id := h.promote("admin", canaryBody("v2", []int{50, 100}, "300ms"))
@@ -272,6 +273,7 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 }
 
 func TestDriftDuringRolloutRollsBackAndSignsRetrain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{10, 50, 100}, "30s"))
@@ -296,6 +298,7 @@ func TestDriftDuringRolloutRollsBackAndSignsRetrain(t *testing.T) {
 }
 
 func TestWorkerStoppedMidBakeResumesWithoutDuplicateTrafficChanges(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{30, 60, 100}, "1500ms"))
@@ -314,6 +317,7 @@ func TestWorkerStoppedMidBakeResumesWithoutDuplicateTrafficChanges(t *testing.T)
 }
 
 func TestIdempotencyKeyAndOnePromotionPerPair(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("medium") // waits for approval: stays active
 	body := canaryBody("v2", []int{100}, "1s")
@@ -342,6 +346,7 @@ func TestIdempotencyKeyAndOnePromotionPerPair(t *testing.T) {
 }
 
 func TestErrorPaths(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("medium")
 	running := h.promote("alice", canaryBody("v2", []int{100}, "1s"))
@@ -438,6 +443,7 @@ func TestErrorPaths(t *testing.T) {
 }
 
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, false)
 	doc := h.must(h.call("GET", "/openapi.json", "", nil), 200)
 	paths := doc.body["paths"].(map[string]any)
@@ -469,6 +475,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 }
 
 func TestNoSecretInWorkflowHistory(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{100}, "200ms"))

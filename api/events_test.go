@@ -63,6 +63,7 @@ func (r *ceReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func TestLifecycleEventsReachNATSAndASignedWebhook(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, false)
 	h.seed("low")
 	ctx := context.Background()

@@ -39,6 +39,7 @@ func series(name, version string) string {
 }
 
 func TestCanaryJudgedByPrometheus(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	exp := testkitExporter(t)
@@ -77,6 +78,7 @@ func TestCanaryJudgedByPrometheus(t *testing.T) {
 }
 
 func TestEmptyQueryIsInconclusiveAndBadQueryIsAnError(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	exp := testkitExporter(t)
@@ -143,6 +145,7 @@ const driftRules = `groups:
 // real Prometheus, a real Alertmanager posts it to modelplane, and the
 // deployment guardian returns traffic to the previous version.
 func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{100}, "200ms"))
@@ -185,6 +188,7 @@ func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
 }
 
 func TestAlertmanagerWebhookContract(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
