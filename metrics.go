@@ -21,6 +21,9 @@ type MetricCheck struct {
 	// Count measurements per analysis, Interval apart (defaults 1 and 10s).
 	Count    int      `json:"count,omitempty"`
 	Interval Duration `json:"interval,omitempty"`
+	// Drift marks a check whose failure means the model drifted: a rollback
+	// it causes also asks for retraining.
+	Drift bool `json:"drift,omitempty"`
 }
 
 // QueryVars are the values substituted into a check's query.

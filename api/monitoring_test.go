@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/providers/prometheus"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // usePrometheus points target prod at a real Prometheus scraping the test's exporter.
@@ -240,4 +243,82 @@ func TestAlertmanagerWebhookContract(t *testing.T) {
 
 func basic(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
+}
+
+// TestGuardianJudgesTheStableVersionWithPrometheus: after full promotion the
+// guardian keeps running the target's checks; a drift check failing rolls
+// back to the previous version and asks for retraining.
+func TestGuardianJudgesTheStableVersionWithPrometheus(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, true)
+	h.seed("low")
+	exp := testkitExporter(t)
+	prom := startPrometheus(t, exp.URL, "", "")
+	h.usePrometheus(prom, modelplane.MetricCheck{Name: "drift", Drift: true,
+		Query: `max(model_drift_score{model="{{.Model}}",version="{{.Version}}"})`, Condition: "result < 0.3"})
+	tg, _ := h.kit.Store.GetTarget(context.Background(), "prod")
+	tg.GuardInterval = modelplane.Duration(time.Second)
+	if err := h.kit.Store.PutTarget(context.Background(), tg); err != nil {
+		t.Fatal(err)
+	}
+	exp.Set(series("model_drift_score", "v2"), 0.05)
+	waitScraped(t, prom, "model_drift_score")
+	id := h.promote("alice", canaryBody("v2", []int{100}, "1s"))
+	h.waitStatus(id, modelplane.StatusSucceeded, 60*time.Second)
+
+	exp.Set(series("model_drift_score", "v2"), 0.8)
+	h.waitFor("guardian rollback to v1", 30*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
+	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	ev := h.kit.Sink.Events()[0]
+	if !strings.Contains(ev.Data["reason"].(string), "drift: 0.8 does not satisfy result < 0.3") {
+		t.Fatalf("retrain reason = %v", ev.Data["reason"])
+	}
+}
+
+// TestPrometheusBasicAuth: a Prometheus behind basic auth answers with the
+// password read from the environment variable the target names, and refuses
+// clearly without it.
+func TestPrometheusBasicAuth(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret-prom"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(web, []byte("basic_auth_users:\n  modelplane: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exp := testkitExporter(t)
+	exp.Set(series("model_error_ratio", "v2"), 0.02)
+	prom := startPrometheusArgs(t, exp.URL, "--web.config.file="+web)
+	env := map[string]string{"PROM_PASSWORD": "s3cret-prom"}
+	c, err := prometheus.FromConfig(modelplane.PrometheusConfig{URL: prom, Username: "modelplane", PasswordEnv: "PROM_PASSWORD"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, empty, err := c.Query(context.Background(), `max(model_error_ratio)`, time.Time{})
+		if err == nil && !empty {
+			if v != 0.02 {
+				t.Fatalf("value = %g", v)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer with credentials: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	anon := &prometheus.Client{URL: prom}
+	if _, _, err := anon.Query(context.Background(), `up`, time.Time{}); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("without credentials: %v", err)
+	}
+	if _, err := prometheus.FromConfig(modelplane.PrometheusConfig{URL: prom, BearerTokenEnv: "UNSET_TOKEN"}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "UNSET_TOKEN") {
+		t.Fatalf("empty bearer env: %v", err)
+	}
+}
+
+func startPrometheusArgs(t *testing.T, target string, args ...string) string {
+	return testkit.StartPrometheus(t, target, "", "", args...)
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/modelplane/modelplane"
@@ -191,17 +192,48 @@ func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
 	}
 }
 
-// check measures the stable version against the target's thresholds.
+// check measures the stable version against the target's thresholds and,
+// when the target has them, its metric checks.
 func (g *guardian) check(ctx workflow.Context, st activities.GuardianState, ref activities.VersionRef) {
 	var h modelplane.Health
 	in := activities.HealthInput{VersionRef: ref, Window: st.Interval}
 	g.view.LastCheck = workflow.Now(ctx).UTC()
-	if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.Health, in).Get(ctx, &h); err != nil {
-		return
+	phase, msg := modelplane.PhaseError, ""
+	if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.Health, in).Get(ctx, &h); err == nil {
+		g.view.LastHealth = &h
+		phase, msg = modelplane.Evaluate(h, st.Analysis.Thresholds)
 	}
-	g.view.LastHealth = &h
-	phase, msg := modelplane.Evaluate(h, st.Analysis.Thresholds)
+	var drift *modelplane.DriftSignal
+	if st.Analysis.MaxDrift != nil && !h.NoData && h.Drift > *st.Analysis.MaxDrift {
+		drift = &modelplane.DriftSignal{Model: g.in.Model, Target: g.in.Target, Version: g.in.Stable, Metric: "drift", Score: h.Drift, Source: "guardian"}
+	}
+	if len(st.Analysis.Checks) > 0 && workflow.GetVersion(ctx, "guardian-metric-checks", workflow.DefaultVersion, 1) == 1 {
+		phases := []string{phase}
+		var bad []string
+		if phase != modelplane.PhaseSuccessful && msg != "" {
+			bad = append(bad, msg)
+		}
+		vars := modelplane.QueryVars{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target, Window: modelplane.PromDuration(st.Interval.D())}
+		for _, c := range st.Analysis.Checks {
+			var res activities.CheckResult
+			p, m := modelplane.PhaseError, ""
+			if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.MeasureCheck, activities.CheckInput{Target: g.in.Target, Check: c, Vars: vars}).Get(ctx, &res); err != nil {
+				m = c.Name + ": " + errText(err)
+			} else {
+				p, m = modelplane.EvaluateCheck(c, res.Value, res.Empty)
+			}
+			phases = append(phases, p)
+			if p == modelplane.PhaseFailed {
+				bad = append(bad, m)
+				if c.Drift && drift == nil {
+					drift = &modelplane.DriftSignal{Model: g.in.Model, Target: g.in.Target, Version: g.in.Stable, Metric: c.Name, Score: res.Value, Source: "guardian"}
+				}
+			}
+		}
+		phase, msg = modelplane.Worst(phases...), strings.Join(bad, "; ")
+	}
 	if phase != modelplane.PhaseFailed {
+		// Errors and missing data are not evidence against a serving version.
 		g.in.Failures = 0
 		return
 	}
@@ -212,12 +244,10 @@ func (g *guardian) check(ctx workflow.Context, st activities.GuardianState, ref 
 	}
 	if limit >= 0 && g.in.Failures > limit {
 		cause := "health"
-		var d *modelplane.DriftSignal
-		if st.Analysis.MaxDrift != nil && h.Drift > *st.Analysis.MaxDrift {
+		if drift != nil {
 			cause = "drift"
-			d = &modelplane.DriftSignal{Model: g.in.Model, Target: g.in.Target, Version: g.in.Stable, Metric: "drift", Score: h.Drift, Source: "guardian"}
 		}
-		g.rollback(ctx, cause, "guardian", "health check failed after promotion: "+msg, d)
+		g.rollback(ctx, cause, "guardian", "health check failed after promotion: "+msg, drift)
 	}
 }
 

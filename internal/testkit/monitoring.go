@@ -66,7 +66,8 @@ func waitHTTP(t testing.TB, url string, p *Proc) {
 	for {
 		if res, err := http.Get(url); err == nil {
 			res.Body.Close()
-			if res.StatusCode == 200 {
+			// 401: up, behind the basic auth the test configured.
+			if res.StatusCode == 200 || res.StatusCode == 401 {
 				return
 			}
 		}
@@ -79,7 +80,7 @@ func waitHTTP(t testing.TB, url string, p *Proc) {
 
 // StartPrometheus runs a real Prometheus scraping target every second and
 // evaluating rules every second; alertmanager may be empty.
-func StartPrometheus(t testing.TB, target, rules, alertmanager string) string {
+func StartPrometheus(t testing.TB, target, rules, alertmanager string, extraArgs ...string) string {
 	t.Helper()
 	bin := binary(t, "prometheus")
 	dir := t.TempDir()
@@ -106,8 +107,9 @@ rule_files: [rules.yml]
 	must(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(rules), 0o644))
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p := Start(t, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
+	args := append([]string{"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn"}, extraArgs...)
+	p := Start(t, bin, args...)
 	waitHTTP(t, url+"/-/ready", p)
 	return url
 }
