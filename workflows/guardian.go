@@ -215,13 +215,7 @@ func (g *guardian) check(ctx workflow.Context, st activities.GuardianState, ref 
 		}
 		vars := modelplane.QueryVars{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target, Window: modelplane.PromDuration(st.Interval.D())}
 		for _, c := range st.Analysis.Checks {
-			var res activities.CheckResult
-			p, m := modelplane.PhaseError, ""
-			if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.MeasureCheck, activities.CheckInput{Target: g.in.Target, Check: c, Vars: vars}).Get(ctx, &res); err != nil {
-				m = c.Name + ": " + errText(err)
-			} else {
-				p, m = modelplane.EvaluateCheck(c, res.Value, res.Empty)
-			}
+			p, m, res := measureCheck(ctx, g.in.Target, c, vars)
 			phases = append(phases, p)
 			if p == modelplane.PhaseFailed {
 				bad = append(bad, m)

@@ -102,6 +102,16 @@ func publishing(ctx workflow.Context) bool {
 	return workflow.GetVersion(ctx, "publish-events", workflow.DefaultVersion, 1) == 1
 }
 
+// measureCheck takes one measurement of a metric check and judges it.
+func measureCheck(ctx workflow.Context, target string, c modelplane.MetricCheck, vars modelplane.QueryVars) (phase, msg string, res activities.CheckResult) {
+	err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.MeasureCheck, activities.CheckInput{Target: target, Check: c, Vars: vars}).Get(ctx, &res)
+	if err != nil {
+		return modelplane.PhaseError, c.Name + ": " + errText(err), res
+	}
+	phase, msg = modelplane.EvaluateCheck(c, res.Value, res.Empty)
+	return phase, msg, res
+}
+
 // acts is only used for its method values: the SDK resolves activity names from them.
 var acts *activities.Activities
 

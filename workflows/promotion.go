@@ -587,20 +587,12 @@ func (w *promotion) metricChecks(ctx workflow.Context, step string, window model
 			if i > 0 && !w.bake(ctx, interval) {
 				return modelplane.PhaseFailed, []string{w.abort.Reason}
 			}
-			var res activities.CheckResult
-			phase, msg := "", ""
-			err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.MeasureCheck, activities.CheckInput{Target: w.p.Target, Check: c, Vars: vars}).Get(ctx, &res)
-			r := modelplane.AnalysisResult{Step: step, Version: w.p.Version, Check: c.Name, Query: res.Query, At: workflow.Now(ctx).UTC()}
-			if err != nil {
-				phase, msg = modelplane.PhaseError, c.Name+": "+errText(err)
-			} else {
-				phase, msg = modelplane.EvaluateCheck(c, res.Value, res.Empty)
-				if !res.Empty {
-					v := res.Value
-					r.Value = &v
-				}
+			phase, msg, res := measureCheck(ctx, w.p.Target, c, vars)
+			r := modelplane.AnalysisResult{Step: step, Version: w.p.Version, Check: c.Name, Query: res.Query, Phase: phase, Message: msg, At: workflow.Now(ctx).UTC()}
+			if phase != modelplane.PhaseError && !res.Empty {
+				v := res.Value
+				r.Value = &v
 			}
-			r.Phase, r.Message = phase, msg
 			w.p.AnalysisResults = append(w.p.AnalysisResults, r)
 			w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "check": c.Name, "query": res.Query, "message": msg}))
 			phases = append(phases, phase)
