@@ -106,7 +106,6 @@ type ValidateInput struct {
 type ValidateResult struct {
 	Report            modelplane.ValidationReport
 	RiskTier          modelplane.RiskTier
-	Owner             string
 	RequiredApprovals int
 	Stable            string
 }
@@ -132,7 +131,6 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateRe
 	return ValidateResult{
 		Report:            modelplane.ValidateCandidate(m, v, t, d.Stable, in.Metrics),
 		RiskTier:          m.RiskTier,
-		Owner:             m.Owner,
 		RequiredApprovals: modelplane.RequiredApprovals(m.RiskTier, t),
 		Stable:            d.Stable,
 	}, nil

@@ -130,8 +130,6 @@ func (h *harness) must(r resp, status int) resp {
 // seed creates model churn (tier), versions v1 and v2 via the API, and serves v1.
 func (h *harness) seed(tier string) {
 	h.kit.Seed(h.t, modelplane.RiskTier(tier)) // target prod with the retrain sink
-	ctx := context.Background()
-	_ = ctx
 	h.must(h.call("POST", "/v1/models", "alice", map[string]any{}), 400)
 	h.must(h.call("DELETE", "/v1/models/churn", "alice", nil), 405)
 	for _, v := range []string{"v1", "v2"} {
@@ -155,6 +153,15 @@ func (h *harness) waitFor(what string, timeout time.Duration, cond func() bool) 
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// waitGuardian waits until the first successful promotion has started the deployment guardian.
+func (h *harness) waitGuardian() {
+	h.t.Helper()
+	h.waitFor("guardian running", 10*time.Second, func() bool {
+		_, err := h.client.DescribeWorkflowExecution(context.Background(), workflows.GuardianWorkflowID("churn", "prod"), "")
+		return err == nil
+	})
 }
 
 func (h *harness) promotion(id string) modelplane.Promotion {
@@ -223,10 +230,7 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	}
 
 	// After full promotion the guardian owns the pair: drift rolls back to v1 and asks for retraining.
-	h.waitFor("guardian running", 10*time.Second, func() bool {
-		_, err := h.client.DescribeWorkflowExecution(context.Background(), workflows.GuardianWorkflowID("churn", "prod"), "")
-		return err == nil
-	})
+	h.waitGuardian()
 	r = h.must(h.call("POST", "/v1/signals/drift", "dave", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.41, "source": "evidently"}), 202)
 	aff := r.body["affected"].([]any)
 	if len(aff) != 1 || aff[0].(map[string]any)["kind"] != "deployment" {

@@ -148,11 +148,14 @@ type PromotionAccepted struct {
 	Replayed   bool   `json:"replayed,omitempty"`
 }
 
-func newID() string {
-	b := make([]byte, 6)
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return "p-" + time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
 }
+
+// newID names a promotion: sortable by day, unique by chance.
+func newID() string { return "p-" + time.Now().UTC().Format("20060102") + "-" + randomHex(6) }
 
 // notFoundField re-labels a not-found error with the request field that named it.
 func notFoundField(err error, field string) error {
@@ -460,7 +463,7 @@ func (s *Server) listAudit(c echo.Context) error {
 
 // audit records an API action; a failure is logged, not fatal to the request.
 func (s *Server) audit(c echo.Context, action, subject, model, target string, details map[string]any) {
-	rec := modelplane.AuditRecord{Key: "api/" + newID(), Time: time.Now().UTC(), Actor: caller(c).Name, Action: action, Subject: subject, Model: model, Target: target, Details: details}
+	rec := modelplane.AuditRecord{Key: "api/" + randomHex(12), Time: time.Now().UTC(), Actor: caller(c).Name, Action: action, Subject: subject, Model: model, Target: target, Details: details}
 	if id, ok := details["promotion_id"].(string); ok {
 		rec.PromotionID = id
 	}

@@ -45,8 +45,8 @@ func TestCanaryJudgedByPrometheus(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
-	exp := testkitExporter(t)
-	prom := startPrometheus(t, exp.URL, "", "")
+	exp := testkit.NewExporter(t)
+	prom := testkit.StartPrometheus(t, exp.URL, "", "")
 	h.usePrometheus(prom, errorRatio)
 
 	exp.Set(series("model_error_ratio", "v2"), 0.01)
@@ -84,8 +84,8 @@ func TestEmptyQueryIsInconclusiveAndBadQueryIsAnError(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
-	exp := testkitExporter(t)
-	prom := startPrometheus(t, exp.URL, "", "")
+	exp := testkit.NewExporter(t)
+	prom := testkit.StartPrometheus(t, exp.URL, "", "")
 	h.usePrometheus(prom, modelplane.MetricCheck{Name: "absent", Query: `max(model_error_ratio{version="{{.Version}}"})`, Condition: "result < 1"})
 	id := h.promote("alice", canaryBody("v2", []int{100}, "1s"))
 	h.waitFor("awaiting decision", 30*time.Second, func() bool { return h.promotion(id).Stage == modelplane.StageAwaitingDecision })
@@ -106,12 +106,6 @@ func TestEmptyQueryIsInconclusiveAndBadQueryIsAnError(t *testing.T) {
 	if !strings.Contains(p.Reason, "broken") || !strings.Contains(p.Reason, "bad_data") {
 		t.Fatalf("reason = %s", p.Reason)
 	}
-}
-
-func testkitExporter(t *testing.T) *testkit.Exporter { return testkit.NewExporter(t) }
-
-func startPrometheus(t *testing.T, target, rules, am string) string {
-	return testkit.StartPrometheus(t, target, rules, am)
 }
 
 // waitScraped waits until Prometheus has a sample for the selector.
@@ -153,15 +147,12 @@ func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{100}, "200ms"))
 	h.waitStatus(id, modelplane.StatusSucceeded, 30*time.Second)
-	h.waitFor("guardian", 10*time.Second, func() bool {
-		_, err := h.client.DescribeWorkflowExecution(context.Background(), "deployment/churn/prod", "")
-		return err == nil
-	})
+	h.waitGuardian()
 
-	exp := testkitExporter(t)
+	exp := testkit.NewExporter(t)
 	exp.Set(series("model_drift_score", "v2"), 0.05)
 	am := testkit.StartAlertmanager(t, h.url+"/v1/alerts/alertmanager", tokens["dave"])
-	prom := startPrometheus(t, exp.URL, driftRules, am)
+	prom := testkit.StartPrometheus(t, exp.URL, driftRules, am)
 	waitScraped(t, prom, "model_drift_score")
 
 	changed := time.Now()
@@ -252,8 +243,8 @@ func TestGuardianJudgesTheStableVersionWithPrometheus(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, true)
 	h.seed("low")
-	exp := testkitExporter(t)
-	prom := startPrometheus(t, exp.URL, "", "")
+	exp := testkit.NewExporter(t)
+	prom := testkit.StartPrometheus(t, exp.URL, "", "")
 	h.usePrometheus(prom, modelplane.MetricCheck{Name: "drift", Drift: true,
 		Query: `max(model_drift_score{model="{{.Model}}",version="{{.Version}}"})`, Condition: "result < 0.3"})
 	tg, _ := h.kit.Store.GetTarget(context.Background(), "prod")
@@ -288,9 +279,9 @@ func TestPrometheusBasicAuth(t *testing.T) {
 	if err := os.WriteFile(web, []byte("basic_auth_users:\n  modelplane: "+string(hash)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	exp := testkitExporter(t)
+	exp := testkit.NewExporter(t)
 	exp.Set(series("model_error_ratio", "v2"), 0.02)
-	prom := startPrometheusArgs(t, exp.URL, "--web.config.file="+web)
+	prom := testkit.StartPrometheus(t, exp.URL, "", "", "--web.config.file="+web)
 	env := map[string]string{"PROM_PASSWORD": "s3cret-prom"}
 	c, err := prometheus.FromConfig(modelplane.PrometheusConfig{URL: prom, Username: "modelplane", PasswordEnv: "PROM_PASSWORD"}, func(k string) string { return env[k] })
 	if err != nil {
@@ -317,8 +308,4 @@ func TestPrometheusBasicAuth(t *testing.T) {
 	if _, err := prometheus.FromConfig(modelplane.PrometheusConfig{URL: prom, BearerTokenEnv: "UNSET_TOKEN"}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "UNSET_TOKEN") {
 		t.Fatalf("empty bearer env: %v", err)
 	}
-}
-
-func startPrometheusArgs(t *testing.T, target string, args ...string) string {
-	return testkit.StartPrometheus(t, target, "", "", args...)
 }

@@ -108,9 +108,8 @@ func DeploymentGuardian(ctx workflow.Context, in GuardianInput) error {
 			return workflow.NewContinueAsNewError(ctx, DeploymentGuardian, next)
 		}
 
-		var st activities.GuardianState
-		ref := activities.VersionRef{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target}
-		if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.GuardianContext, ref).Get(ctx, &st); err != nil {
+		st, err := g.context(ctx)
+		if err != nil {
 			st.Interval = modelplane.Duration(modelplane.DefaultGuardInterval)
 		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
@@ -122,7 +121,7 @@ func DeploymentGuardian(ctx workflow.Context, in GuardianInput) error {
 		sel.Select(ctx)
 		cancel()
 		if fired && !st.Busy && g.in.Stable != "" {
-			g.check(ctx, st, ref)
+			g.check(ctx, st)
 		}
 	}
 }
@@ -156,23 +155,26 @@ func (g *guardian) details(ctx workflow.Context) {
 		g.in.Model, g.in.Target, nonEmpty(g.in.Stable, "none"), nonEmpty(g.in.Previous, "none")))
 }
 
-// busy reports whether a promotion owns the pair's traffic right now.
-func (g *guardian) busy(ctx workflow.Context) bool {
+func (g *guardian) ref() activities.VersionRef {
+	return activities.VersionRef{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target}
+}
+
+// context reads the target's settings and whether a promotion owns the pair now.
+func (g *guardian) context(ctx workflow.Context) (activities.GuardianState, error) {
 	var st activities.GuardianState
-	ref := activities.VersionRef{Model: g.in.Model, Version: g.in.Stable, Target: g.in.Target}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.GuardianContext, ref).Get(ctx, &st); err != nil {
-		return false
-	}
-	return st.Busy
+	err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.GuardianContext, g.ref()).Get(ctx, &st)
+	return st, err
 }
 
 func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
-	if (e.Drift != nil || e.Rollback != nil) && g.busy(ctx) {
-		// A running promotion moves traffic; two writers would fight. The
-		// promotion has its own analysis and rollback.
-		g.add(ctx, "rollback_deferred", "system", "skipped", map[string]any{"why": "a promotion of this model on this target is running", "drift": e.Drift, "rollback": e.Rollback})
-		g.flush(ctx, nil)
-		return
+	if e.Drift != nil || e.Rollback != nil {
+		if st, err := g.context(ctx); err == nil && st.Busy {
+			// A running promotion moves traffic; two writers would fight. The
+			// promotion has its own analysis and rollback.
+			g.add(ctx, "rollback_deferred", "system", "skipped", map[string]any{"why": "a promotion of this model on this target is running", "drift": e.Drift, "rollback": e.Rollback})
+			g.flush(ctx, nil)
+			return
+		}
 	}
 	switch {
 	case e.Promoted != nil:
@@ -194,9 +196,9 @@ func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
 
 // check measures the stable version against the target's thresholds and,
 // when the target has them, its metric checks.
-func (g *guardian) check(ctx workflow.Context, st activities.GuardianState, ref activities.VersionRef) {
+func (g *guardian) check(ctx workflow.Context, st activities.GuardianState) {
 	var h modelplane.Health
-	in := activities.HealthInput{VersionRef: ref, Window: st.Interval}
+	in := activities.HealthInput{VersionRef: g.ref(), Window: st.Interval}
 	g.view.LastCheck = workflow.Now(ctx).UTC()
 	phase, msg := modelplane.PhaseError, ""
 	if err := workflow.ExecuteActivity(withActivity(ctx, 3), acts.Health, in).Get(ctx, &h); err == nil {
@@ -267,15 +269,8 @@ func (g *guardian) rollback(ctx workflow.Context, cause, actor, reason string, d
 		g.in.MutSeq++
 		rin := activities.RetrainInput{EventID: fmt.Sprintf("%s/retrain/%d", GuardianWorkflowID(g.in.Model, g.in.Target), g.in.MutSeq),
 			Model: g.in.Model, Target: g.in.Target, Version: bad, Reason: reason, Drift: d}
-		var res activities.RetrainResult
-		err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.RequestRetrain, rin).Get(ctx, &res)
-		decision := "requested"
-		if err != nil {
-			decision = "failed"
-		} else if res.Deduplicated {
-			decision = "deduplicated"
-		}
-		g.add(ctx, "retrain", "system", decision, map[string]any{"event_id": rin.EventID, "sent": res.Sent, "skipped": res.Skipped})
+		decision, details := requestRetrain(ctx, rin)
+		g.add(ctx, "retrain", "system", decision, details)
 	}
 	g.flush(ctx, nil)
 }

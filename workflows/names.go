@@ -112,6 +112,22 @@ func measureCheck(ctx workflow.Context, target string, c modelplane.MetricCheck,
 	return phase, msg, res
 }
 
+// requestRetrain asks for retraining and says what came of it, for the audit.
+func requestRetrain(ctx workflow.Context, in activities.RetrainInput) (decision string, details map[string]any) {
+	var res activities.RetrainResult
+	err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.RequestRetrain, in).Get(ctx, &res)
+	details = map[string]any{"event_id": in.EventID, "sent": res.Sent, "deduplicated": res.Deduplicated, "skipped": res.Skipped}
+	switch {
+	case err != nil:
+		decision, details["error"] = "failed", errText(err)
+	case res.Deduplicated:
+		decision = "deduplicated"
+	default:
+		decision = "requested"
+	}
+	return decision, details
+}
+
 // acts is only used for its method values: the SDK resolves activity names from them.
 var acts *activities.Activities
 

@@ -38,7 +38,7 @@ type promotion struct {
 	decision *Decision
 	dirty    bool // something to flush (votes, denied votes)
 	run      modelplane.AnalysisRun
-	owner    string
+	tier     modelplane.RiskTier
 	// published are event deliveries in flight; the promotion waits for them before it ends.
 	published []workflow.Future
 }
@@ -67,7 +67,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "validate: "+errText(err)), nil
 	}
-	w.p.Validation, w.p.RequiredApprovals, w.stable, w.owner = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.Owner
+	w.p.Validation, w.p.RequiredApprovals, w.stable, w.tier = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.RiskTier
 	w.p.StableVersion = vr.Stable
 	w.audit.add(ctx, w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report}))
 	if !vr.Report.Passed {
@@ -262,13 +262,18 @@ func (w *promotion) checkDecision(d Decision) error {
 
 // stage moves to a new stage and projects it (history, audit, store, Web UI details).
 func (w *promotion) stage(ctx workflow.Context, stage, note string) {
+	w.enter(ctx, stage, note)
+	w.flush(ctx, nil)
+}
+
+// enter records a stage change in the workflow's state; the next flush projects it.
+func (w *promotion) enter(ctx workflow.Context, stage, note string) {
 	if w.p.Status == "" {
 		w.p.Status = modelplane.StatusRunning
 	}
 	w.p.Stage = stage
 	w.p.History = append(w.p.History, modelplane.HistoryEntry{At: workflow.Now(ctx).UTC(), Stage: stage, Status: w.p.Status, Note: note})
 	w.audit.add(ctx, w.record("stage", "system", stage, map[string]any{"status": w.p.Status, "note": note}))
-	w.flush(ctx, nil)
 }
 
 // flush writes the projection. A store outage must not stop a rollout, so
@@ -322,12 +327,7 @@ func (w *promotion) details() string {
 		}
 		b.WriteString("\n")
 	}
-	approved := 0
-	for _, a := range w.p.Approvals {
-		if a.Decision == "approve" {
-			approved++
-		}
-	}
+	approved, _ := w.tally()
 	fmt.Fprintf(&b, "**Approvals:** %d of %d required", approved, w.p.RequiredApprovals)
 	for _, a := range w.p.Approvals {
 		fmt.Fprintf(&b, " · %s %s via %s", a.Approver, a.Decision, a.Via)
@@ -701,7 +701,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 		status = modelplane.StatusFailed
 	}
 	w.audit.add(ctx, w.record("rollback", a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": w.stable, "mutation_id": in.MutationID}))
-	w.stage(ctx, modelplane.StageRollingBack, a.Reason)
+	w.enter(ctx, modelplane.StageRollingBack, a.Reason)
 	w.flush(ctx, &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Traffic: split, UpdatedAt: workflow.Now(ctx).UTC()})
 	if a.Cause == "drift" {
 		w.retrain(ctx, a)
@@ -710,16 +710,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 }
 
 func (w *promotion) retrain(ctx workflow.Context, a *abort) {
-	in := activities.RetrainInput{EventID: w.p.ID + "/retrain", Model: w.p.Model, Target: w.p.Target, Version: w.p.Version, Reason: a.Reason, Drift: a.Drift}
-	var res activities.RetrainResult
-	err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.RequestRetrain, in).Get(ctx, &res)
-	details := map[string]any{"event_id": in.EventID, "sent": res.Sent, "deduplicated": res.Deduplicated, "skipped": res.Skipped}
-	decision := "requested"
-	if err != nil {
-		decision, details["error"] = "failed", errText(err)
-	} else if res.Deduplicated {
-		decision = "deduplicated"
-	}
+	decision, details := requestRetrain(ctx, activities.RetrainInput{EventID: w.p.ID + "/retrain", Model: w.p.Model, Target: w.p.Target, Version: w.p.Version, Reason: a.Reason, Drift: a.Drift})
 	w.audit.add(ctx, w.record("retrain", "system", decision, details))
 }
 

@@ -271,6 +271,9 @@ func (p *Provider) Health(ctx context.Context, t modelplane.Target, model, versi
 	if ep.Shadow != nil && ep.Shadow.Version == version {
 		share = ep.Shadow.Percent
 	}
+	if share == 0 {
+		return modelplane.Health{Version: version, NoData: true}, nil
+	}
 	h := Baseline
 	h.Version = version
 	var set healthRow
@@ -280,9 +283,6 @@ func (p *Provider) Health(ctx context.Context, t modelplane.Target, model, versi
 		h.ErrorRate, h.LatencyP99Ms, h.Drift, h.NoData = set.ErrorRate, set.LatencyP99Ms, set.Drift, set.NoData
 	case !errors.Is(err, gorm.ErrRecordNotFound):
 		return modelplane.Health{}, err
-	}
-	if share == 0 {
-		return modelplane.Health{Version: version, NoData: true}, nil
 	}
 	if window <= 0 {
 		window = time.Minute
