@@ -356,7 +356,7 @@ func (w *promotion) details() string {
 func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 	required := w.p.RequiredApprovals
 	if required == 0 {
-		w.audit.add(ctx, w.record("approval_not_required", "system", "approve", map[string]any{"risk_tier": "low"}))
+		w.audit.add(ctx, w.record("approval_not_required", "system", "approve", map[string]any{"risk_tier": w.tier}))
 		return "", ""
 	}
 	w.stage(ctx, modelplane.StageAwaitingApproval, fmt.Sprintf("%d approval(s) required", required))
@@ -550,6 +550,10 @@ func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane
 			if len(bad) > 0 {
 				msg = strings.Join(bad, "; ")
 			}
+			if w.abort != nil {
+				// Stopped while waiting between measurements (drift, manual): keep that cause.
+				return false
+			}
 		}
 		switch w.run.Add(phase) {
 		case modelplane.PhaseFailed:
@@ -585,7 +589,7 @@ func (w *promotion) metricChecks(ctx workflow.Context, step string, window model
 		}
 		for i := 0; i < count; i++ {
 			if i > 0 && !w.bake(ctx, interval) {
-				return modelplane.PhaseFailed, []string{w.abort.Reason}
+				return modelplane.Worst(phases...), bad // w.abort says why; the caller stops
 			}
 			phase, msg, res := measureCheck(ctx, w.p.Target, c, vars)
 			r := modelplane.AnalysisResult{Step: step, Version: w.p.Version, Check: c.Name, Query: res.Query, Phase: phase, Message: msg, At: workflow.Now(ctx).UTC()}

@@ -427,3 +427,22 @@ func TestInvalidProviderRequestFailsFast(t *testing.T) {
 		t.Fatalf("an invalid request was retried: %d calls", n)
 	}
 }
+
+// A drift signal that arrives while a metric check waits between its
+// measurements rolls back as drift (and asks for retraining), not as a
+// failed analysis.
+func TestDriftBetweenCheckMeasurementsKeepsItsCause(t *testing.T) {
+	e := newEnv(t, modelplane.RiskLow)
+	e.kit.Serve(t, "v1", "")
+	// Prometheus is not part of this unit test: the check's measurement is a healthy value.
+	e.OnActivity("MeasureCheck", mock.Anything, mock.Anything).Return(activities.CheckResult{Query: "q", Value: 0.01}, nil)
+	check := modelplane.MetricCheck{Name: "err", Query: "q", Condition: "result < 0.05", Count: 2, Interval: modelplane.Duration(time.Minute)}
+	e.signalAt(90*time.Second, workflows.Drift, modelplane.DriftSignal{Metric: "psi", Score: 0.6, Source: "evidently"})
+	p := e.run(t, promotionInput(t, e.kit, "v2", canary(10, 100), modelplane.Analysis{Checks: []modelplane.MetricCheck{check}}))
+	if p.Status != modelplane.StatusRolledBack || !strings.Contains(p.Reason, "psi=0.6") {
+		t.Fatalf("got %s (%s), want rolled back for drift", p.Status, p.Reason)
+	}
+	if len(e.kit.Sink.Events()) != 1 {
+		t.Fatalf("retrain events = %d, want 1", len(e.kit.Sink.Events()))
+	}
+}
