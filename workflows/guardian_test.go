@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 )
 
 func guardianAudit(t *testing.T, e *env) string {
@@ -94,5 +97,17 @@ func TestGuardianContinuesAsNewWithState(t *testing.T) {
 	err := e.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "continue as new") {
 		t.Fatalf("guardian ended with %v, want continue-as-new", err)
+	}
+	// The next run starts with what this one knew.
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("%T is not a ContinueAsNewError", err)
+	}
+	var next workflows.GuardianInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Stable != "v2" || next.Previous != "v1" || next.AuditSeq == 0 || next.Model != "churn" {
+		t.Fatalf("next run input = %+v", next)
 	}
 }
