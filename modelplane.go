@@ -171,6 +171,51 @@ type Target struct {
 	CreatedAt        time.Time `json:"created_at"`
 }
 
+// Target.Config keys every provider understands (the rest are the provider's own).
+const (
+	// ConfigRollout = RolloutNative lets the platform run canaries itself
+	// (SageMaker blue/green with alarm rollback) instead of modelplane's steps.
+	ConfigRollout = "rollout"
+	RolloutNative = "native"
+	RolloutSteps  = "steps"
+	// ConfigRetrain = RetrainPipeline starts the platform's retraining
+	// pipeline on drift (SageMaker Pipelines, Vertex AI PipelineJobs), besides
+	// the retrain webhook.
+	ConfigRetrain   = "retrain"
+	RetrainPipeline = "pipeline"
+)
+
+// CheckCapabilities refuses target settings the platform cannot honour.
+func (t Target) CheckCapabilities(c Capabilities) error {
+	switch t.Config[ConfigRollout] {
+	case "", RolloutSteps:
+	case RolloutNative:
+		if !c.Native {
+			return FieldError("config.rollout", "provider %s cannot run rollouts natively; use %q", t.Provider, RolloutSteps)
+		}
+	default:
+		return FieldError("config.rollout", "must be %q or %q, not %q", RolloutSteps, RolloutNative, t.Config[ConfigRollout])
+	}
+	switch t.Config[ConfigRetrain] {
+	case "", "webhook":
+	case RetrainPipeline:
+		if !c.Pipelines {
+			return FieldError("config.retrain", "provider %s has no retraining pipelines; use retrain_webhook", t.Provider)
+		}
+	default:
+		return FieldError("config.retrain", "must be %q or %q, not %q", "webhook", RetrainPipeline, t.Config[ConfigRetrain])
+	}
+	return nil
+}
+
+// CheckStrategy refuses a rollout strategy the target's platform cannot run.
+func (s RolloutStrategy) CheckStrategy(t Target, c Capabilities) error {
+	if s.Type == StrategyShadow && !c.Shadow {
+		return FieldError("strategy.type", "target %s (provider %s) has no shadow traffic: use canary or bluegreen", t.Name, t.Provider)
+	}
+	return nil
+}
+
 // PrometheusConfig says how to reach a Prometheus server. Secrets are named
 // by environment variable and read when used, never stored.
 type PrometheusConfig struct {

@@ -29,19 +29,135 @@ type EndpointState struct {
 	Shadow  *Shadow      `json:"shadow,omitempty"`
 	// Versions are deployed (warm) on the endpoint, serving or not.
 	Versions []string `json:"versions"`
+	// Busy says the platform is still applying a change (e.g. "Updating").
+	Busy string `json:"busy,omitempty"`
 }
 
-// Provider is a serving platform. Every mutation carries a mutationID chosen
-// deterministically by the workflow: a provider applies each id at most once,
-// so a retried activity never moves traffic twice.
+// Op is a change a provider has started but may not have finished: a
+// long-running operation, an endpoint update, a new resource generation.
+// The zero Op means the change is already complete. Workflows keep Ops in
+// their state and poll them from short activities, so no worker slot ever
+// sleeps on a cloud operation and a restarted worker resumes the wait.
+type Op struct {
+	// ID is the provider's handle: an LRO name, "endpoint@config", "name@generation".
+	ID string `json:"id,omitempty"`
+	// What says in words what is being waited for.
+	What string `json:"what,omitempty"`
+}
+
+// Pending reports whether there is anything to wait for.
+func (o Op) Pending() bool { return o.ID != "" }
+
+// OpStatus is what polling an Op found.
+type OpStatus struct {
+	Done bool `json:"done"`
+	// Failed: the operation ended without effect; Reason says why, in the platform's words.
+	Failed bool   `json:"failed,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// RolledBack: the platform undid the change by itself (SageMaker's
+	// alarm-driven auto-rollback). Done and Failed are set too.
+	RolledBack bool `json:"rolled_back,omitempty"`
+	// NeedsHuman: the platform is stuck in a state only an operator can fix
+	// (SageMaker UpdateRollbackFailed).
+	NeedsHuman bool `json:"needs_human,omitempty"`
+}
+
+// Provider is a serving platform. Every traffic mutation carries a
+// mutationID chosen deterministically by the workflow: a provider applies
+// each id at most once, so a retried activity never moves traffic twice.
+// Mutations return the Op to wait for; resource names are deterministic so a
+// retried call finds what an earlier attempt created.
 type Provider interface {
-	RegisterVersion(ctx context.Context, t Target, v Version) error
-	SetTraffic(ctx context.Context, t Target, model string, split TrafficSplit, mutationID string) error
-	StartShadow(ctx context.Context, t Target, model string, s Shadow, mutationID string) error
-	StopShadow(ctx context.Context, t Target, model string, mutationID string) error
+	RegisterVersion(ctx context.Context, t Target, v Version) (Op, error)
+	SetTraffic(ctx context.Context, t Target, model string, split TrafficSplit, mutationID string) (Op, error)
+	StartShadow(ctx context.Context, t Target, model string, s Shadow, mutationID string) (Op, error)
+	// StopShadow ends mirroring; promote makes the shadow version the one
+	// serving (where the platform can do so in place), otherwise it is removed.
+	StopShadow(ctx context.Context, t Target, model string, promote bool, mutationID string) (Op, error)
+	Retire(ctx context.Context, t Target, model, version string) (Op, error)
+	// Poll reports on an Op returned by this provider for this target.
+	Poll(ctx context.Context, t Target, op Op) (OpStatus, error)
 	State(ctx context.Context, t Target, model string) (EndpointState, error)
 	Health(ctx context.Context, t Target, model, version string, window time.Duration) (Health, error)
-	Retire(ctx context.Context, t Target, model, version string) error
+}
+
+// Capabilities are what a platform can do beyond the Provider interface.
+type Capabilities struct {
+	// Shadow: mirrored traffic (absent on Vertex AI).
+	Shadow bool `json:"shadow"`
+	// Native: the platform runs a whole canary itself (NativeRollout).
+	Native bool `json:"native"`
+	// Pipelines: the platform starts retraining pipelines (Retrainer).
+	Pipelines bool `json:"pipelines"`
+}
+
+// Capable is implemented by providers whose capabilities differ from the
+// default (shadow yes, native and pipelines no).
+type Capable interface {
+	Capabilities() Capabilities
+}
+
+// CapabilitiesOf returns p's capabilities.
+func CapabilitiesOf(p Provider) Capabilities {
+	if c, ok := p.(Capable); ok {
+		return c.Capabilities()
+	}
+	return Capabilities{Shadow: true}
+}
+
+// NativeRollout is a provider that runs the whole rollout itself (SageMaker
+// blue/green with alarm-driven auto-rollback). Polling the returned Op
+// reports success, a silent rollback (RolledBack, with the platform's
+// reason) or a stuck rollback (NeedsHuman).
+type NativeRollout interface {
+	StartNative(ctx context.Context, t Target, model, stable, candidate, mutationID string) (Op, error)
+}
+
+// Version stages mirrored to a platform's own registry.
+const (
+	VersionPendingApproval = "pending_approval"
+	VersionApproved        = "approved"
+	VersionRejected        = "rejected"
+	// VersionChallenger: the version is rolling out.
+	VersionChallenger = "challenger"
+	// VersionChampion: the version serves; the previous champion loses the title.
+	VersionChampion = "champion"
+	// VersionRolledBack: the version was rolled back; previous is champion again.
+	VersionRolledBack = "rolled_back"
+)
+
+// StageChange tells a platform's registry where a version is in its lifecycle.
+type StageChange struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Stage   string `json:"stage"`
+	// Previous is the version serving before (champion again after a rollback).
+	Previous string `json:"previous,omitempty"`
+	// PromotionID and Note are recorded where the platform has room for them.
+	PromotionID string `json:"promotion_id,omitempty"`
+	Note        string `json:"note,omitempty"`
+}
+
+// Stager is a provider with a model registry of its own (SageMaker model
+// package approval status, Vertex AI version aliases) that mirrors our stages.
+// MarkVersion is idempotent.
+type Stager interface {
+	MarkVersion(ctx context.Context, t Target, c StageChange) error
+}
+
+// RetrainRequest asks a platform to start a retraining pipeline.
+type RetrainRequest struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Reason  string `json:"reason"`
+	// RequestID is deterministic: a retried call starts at most one run.
+	RequestID string `json:"request_id"`
+}
+
+// Retrainer starts the target's retraining pipeline (SageMaker Pipelines,
+// Vertex AI PipelineJobs) and returns the run's id.
+type Retrainer interface {
+	StartRetrain(ctx context.Context, t Target, r RetrainRequest) (string, error)
 }
 
 // Providers resolves a target's provider by name.

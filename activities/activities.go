@@ -83,17 +83,88 @@ type VersionRef struct {
 	Model, Version, Target string
 }
 
-// Register deploys the version to the target's platform (idempotent).
-func (a *Activities) Register(ctx context.Context, in VersionRef) error {
+// Register deploys the version to the target's platform (idempotent) and
+// returns the operation to wait for, if the platform is still at it.
+func (a *Activities) Register(ctx context.Context, in VersionRef) (modelplane.Op, error) {
 	v, err := a.Store.GetVersion(ctx, in.Model, in.Version)
 	if err != nil {
-		return nonRetryable(err)
+		return modelplane.Op{}, nonRetryable(err)
 	}
 	t, p, err := a.provider(ctx, in.Target)
 	if err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
-	return nonRetryable(p.RegisterVersion(ctx, t, v))
+	op, err := p.RegisterVersion(ctx, t, v)
+	return op, nonRetryable(err)
+}
+
+// OpInput names an operation a provider started on a target.
+type OpInput struct {
+	Target string
+	Op     modelplane.Op
+}
+
+// ErrOpPending is the error type AwaitOp retries on while an operation runs.
+const ErrOpPending = "operation_pending"
+
+// AwaitOp polls an operation once. While it runs, the activity fails with a
+// retryable error, so Temporal's backoff does the waiting and no worker slot
+// sleeps; a failed operation ends the wait with its status, not an error.
+func (a *Activities) AwaitOp(ctx context.Context, in OpInput) (modelplane.OpStatus, error) {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return modelplane.OpStatus{}, err
+	}
+	st, err := p.Poll(ctx, t, in.Op)
+	if err != nil {
+		return st, nonRetryable(err)
+	}
+	if !st.Done {
+		return st, temporal.NewApplicationError(fmt.Sprintf("%s: still running (%s)", in.Op.What, in.Op.ID), ErrOpPending)
+	}
+	return st, nil
+}
+
+// NativeInput asks the platform to run the whole rollout itself.
+type NativeInput struct {
+	Model, Target     string
+	Stable, Candidate string
+	MutationID        string
+}
+
+// StartNative starts a platform-run rollout (SageMaker blue/green canary).
+func (a *Activities) StartNative(ctx context.Context, in NativeInput) (modelplane.Op, error) {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return modelplane.Op{}, err
+	}
+	n, ok := p.(modelplane.NativeRollout)
+	if !ok {
+		return modelplane.Op{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("provider %s cannot run a rollout natively", t.Provider), "invalid", nil)
+	}
+	op, err := n.StartNative(ctx, t, in.Model, in.Stable, in.Candidate, in.MutationID)
+	return op, nonRetryable(err)
+}
+
+// MarkInput mirrors a lifecycle stage into the platform's own registry.
+type MarkInput struct {
+	Target string
+	Change modelplane.StageChange
+}
+
+// MarkVersion tells a platform with a registry of its own (SageMaker model
+// packages, Vertex AI aliases) where a version is; others ignore it. It
+// reports whether the platform keeps such a registry.
+func (a *Activities) MarkVersion(ctx context.Context, in MarkInput) (bool, error) {
+	t, p, err := a.provider(ctx, in.Target)
+	if err != nil {
+		return false, err
+	}
+	s, ok := p.(modelplane.Stager)
+	if !ok {
+		return false, nil
+	}
+	return true, nonRetryable(s.MarkVersion(ctx, t, in.Change))
 }
 
 // ValidateInput asks for the validation stage.
@@ -108,6 +179,8 @@ type ValidateResult struct {
 	RiskTier          modelplane.RiskTier
 	RequiredApprovals int
 	Stable            string
+	// Native: the target asks the platform to run canaries itself.
+	Native bool
 }
 
 // Validate gathers the evidence and runs the pure checks.
@@ -133,6 +206,7 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateRe
 		RiskTier:          m.RiskTier,
 		RequiredApprovals: modelplane.RequiredApprovals(m.RiskTier, t),
 		Stable:            d.Stable,
+		Native:            t.Config[modelplane.ConfigRollout] == modelplane.RolloutNative,
 	}, nil
 }
 
@@ -150,31 +224,37 @@ type TrafficInput struct {
 }
 
 // SetTraffic moves live traffic; the mutation id makes retries harmless.
-func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) error {
+func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (modelplane.Op, error) {
 	t, p, err := a.provider(ctx, in.Target)
 	if err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
-	return nonRetryable(p.SetTraffic(ctx, t, in.Model, in.Split, in.MutationID))
+	op, err := p.SetTraffic(ctx, t, in.Model, in.Split, in.MutationID)
+	return op, nonRetryable(err)
 }
 
-// ShadowInput starts (Shadow set) or stops (nil) mirroring.
+// ShadowInput starts (Shadow set) or stops (nil) mirroring; Promote makes
+// the shadow version serve when it stops.
 type ShadowInput struct {
 	Model, Target string
 	Shadow        *modelplane.Shadow
+	Promote       bool
 	MutationID    string
 }
 
 // Shadow starts or stops request mirroring.
-func (a *Activities) Shadow(ctx context.Context, in ShadowInput) error {
+func (a *Activities) Shadow(ctx context.Context, in ShadowInput) (modelplane.Op, error) {
 	t, p, err := a.provider(ctx, in.Target)
 	if err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
+	var op modelplane.Op
 	if in.Shadow == nil {
-		return nonRetryable(p.StopShadow(ctx, t, in.Model, in.MutationID))
+		op, err = p.StopShadow(ctx, t, in.Model, in.Promote, in.MutationID)
+	} else {
+		op, err = p.StartShadow(ctx, t, in.Model, *in.Shadow, in.MutationID)
 	}
-	return nonRetryable(p.StartShadow(ctx, t, in.Model, *in.Shadow, in.MutationID))
+	return op, nonRetryable(err)
 }
 
 // HealthInput asks for one version's health over a window.
@@ -212,12 +292,13 @@ func (a *Activities) Ready(ctx context.Context, in VersionRef) (bool, error) {
 }
 
 // Retire removes an idle version from the platform.
-func (a *Activities) Retire(ctx context.Context, in VersionRef) error {
+func (a *Activities) Retire(ctx context.Context, in VersionRef) (modelplane.Op, error) {
 	t, p, err := a.provider(ctx, in.Target)
 	if err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
-	return nonRetryable(p.Retire(ctx, t, in.Model, in.Version))
+	op, err := p.Retire(ctx, t, in.Model, in.Version)
+	return op, nonRetryable(err)
 }
 
 // ProgressInput is the workflow's view to project into the store.

@@ -37,6 +37,8 @@ type RetrainResult struct {
 	Sent         bool   `json:"sent"`
 	Deduplicated bool   `json:"deduplicated"`
 	Skipped      string `json:"skipped,omitempty"`
+	// PipelineRun is the platform's retraining run (target config retrain: pipeline).
+	PipelineRun string `json:"pipeline_run,omitempty"`
 }
 
 // RetrainEvent is the CloudEvents (structured JSON) body sent to the webhook.
@@ -70,10 +72,23 @@ func (a *Activities) RequestRetrain(ctx context.Context, in RetrainInput) (Retra
 	if ok && now.Sub(last) < cooldown {
 		return RetrainResult{Deduplicated: true, Skipped: fmt.Sprintf("a retrain was requested %s ago (cooldown %s)", now.Sub(last).Round(time.Second), cooldown)}, nil
 	}
+	var res RetrainResult
+	if t.Config[modelplane.ConfigRetrain] == modelplane.RetrainPipeline {
+		// The request id is the event id: a retry (say, after the webhook
+		// below failed) finds the run it already started.
+		run, err := a.startPipeline(ctx, t, modelplane.RetrainRequest{Model: in.Model, Version: in.Version, Reason: in.Reason, RequestID: in.EventID})
+		if err != nil {
+			return res, err
+		}
+		res.PipelineRun, res.Sent = run, true
+	}
 	if t.RetrainWebhook == "" {
 		// Still recorded, so the cooldown and the audit trail hold without a webhook.
 		err := a.Store.RecordRetrain(ctx, in.EventID, in.Model, in.Target, in.Version, in.Reason, now)
-		return RetrainResult{Skipped: "target has no retrain_webhook"}, err
+		if !res.Sent {
+			res.Skipped = "target has no retrain_webhook"
+		}
+		return res, err
 	}
 	data := map[string]any{"model": in.Model, "target": in.Target, "version": in.Version, "reason": in.Reason}
 	if in.Drift != nil {
@@ -117,7 +132,24 @@ func (a *Activities) RequestRetrain(ctx context.Context, in RetrainInput) (Retra
 	if err := a.Store.RecordRetrain(ctx, in.EventID, in.Model, in.Target, in.Version, in.Reason, now); err != nil {
 		return RetrainResult{}, err
 	}
-	return RetrainResult{Sent: true}, nil
+	res.Sent = true
+	return res, nil
+}
+
+func (a *Activities) startPipeline(ctx context.Context, t modelplane.Target, r modelplane.RetrainRequest) (string, error) {
+	p, err := a.Providers.Provider(t.Provider)
+	if err != nil {
+		return "", nonRetryable(err)
+	}
+	rt, ok := p.(modelplane.Retrainer)
+	if !ok {
+		return "", nonRetryable(modelplane.FieldError("config.retrain", "provider %s has no retraining pipelines", t.Provider))
+	}
+	run, err := rt.StartRetrain(ctx, t, r)
+	if err != nil {
+		return "", nonRetryable(fmt.Errorf("retraining pipeline: %w", err))
+	}
+	return run, nil
 }
 
 // SignalWithStartInput delivers a signal to a workflow, starting it if it is not running.

@@ -107,11 +107,15 @@ func (s *Server) createTarget(c echo.Context) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	if _, err := s.Providers.Provider(t.Provider); err != nil {
+	prov, err := s.Providers.Provider(t.Provider)
+	if err != nil {
 		return modelplane.FieldError("provider", "unknown provider %q", t.Provider)
 	}
+	if err := t.CheckCapabilities(modelplane.CapabilitiesOf(prov)); err != nil {
+		return err
+	}
 	t.CreatedAt = time.Time{}
-	t, err := s.Store.CreateTarget(c.Request().Context(), t)
+	t, err = s.Store.CreateTarget(c.Request().Context(), t)
 	if err != nil {
 		return err
 	}
@@ -193,6 +197,11 @@ func (s *Server) createPromotion(c echo.Context) error {
 	strategy, err := r.Strategy.Normalize()
 	if err != nil {
 		return err
+	}
+	if prov, err := s.Providers.Provider(t.Provider); err == nil {
+		if err := strategy.CheckStrategy(t, modelplane.CapabilitiesOf(prov)); err != nil {
+			return err
+		}
 	}
 	analysis, err := modelplane.NormalizeAnalysis(r.Analysis, t.Analysis)
 	if err != nil {

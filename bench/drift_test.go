@@ -33,8 +33,8 @@ type notifying struct {
 	full chan string
 }
 
-func (n notifying) SetTraffic(ctx context.Context, t modelplane.Target, model string, s modelplane.TrafficSplit, id string) error {
-	err := n.Provider.SetTraffic(ctx, t, model, s, id)
+func (n notifying) SetTraffic(ctx context.Context, t modelplane.Target, model string, s modelplane.TrafficSplit, id string) (modelplane.Op, error) {
+	op, err := n.Provider.SetTraffic(ctx, t, model, s, id)
 	if err == nil && len(s) == 1 {
 		for v := range s {
 			select {
@@ -43,7 +43,7 @@ func (n notifying) SetTraffic(ctx context.Context, t modelplane.Target, model st
 			}
 		}
 	}
-	return err
+	return op, err
 }
 
 // baseline is the smallest workflow with the same shape as a drift rollback:

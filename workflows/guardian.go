@@ -55,6 +55,7 @@ const turnsPerRun = 200
 func DeploymentGuardian(ctx workflow.Context, in GuardianInput) error {
 	g := &guardian{in: in, audit: auditLog{prefix: GuardianWorkflowID(in.Model, in.Target), n: in.AuditSeq}}
 	g.view.GuardianInput = in
+	g.ops = awaitsOps(ctx)
 	if err := workflow.SetQueryHandlerWithOptions(ctx, Status, func() (GuardianView, error) { g.view.GuardianInput = g.in; return g.view, nil },
 		workflow.QueryHandlerOptions{Description: "Stable and previous version, last health check"}); err != nil {
 		return err
@@ -130,6 +131,7 @@ type guardian struct {
 	in    GuardianInput
 	audit auditLog
 	view  GuardianView
+	ops   bool // awaits platform operations, mirrors stages (provider-operations)
 }
 
 func (g *guardian) add(ctx workflow.Context, action, actor, decision string, details map[string]any) {
@@ -256,7 +258,7 @@ func (g *guardian) rollback(ctx workflow.Context, cause, actor, reason string, d
 		g.in.MutSeq++
 		in := activities.TrafficInput{Model: g.in.Model, Target: g.in.Target, Split: modelplane.TrafficSplit{g.in.Previous: 100},
 			MutationID: fmt.Sprintf("%s/g%d", GuardianWorkflowID(g.in.Model, g.in.Target), g.in.MutSeq)}
-		if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.SetTraffic, in).Get(ctx, nil); err != nil {
+		if err := mutate(ctx, withActivity(ctx, 0), g.ops, g.in.Target, acts.SetTraffic, in); err != nil {
 			g.add(ctx, "rollback", actor, "failed", map[string]any{"cause": cause, "reason": reason, "error": errText(err)})
 			g.flush(ctx, nil)
 			return
@@ -264,6 +266,14 @@ func (g *guardian) rollback(ctx workflow.Context, cause, actor, reason string, d
 		g.in.Stable, g.in.Previous, g.in.Failures = g.in.Previous, "", 0
 		g.add(ctx, "rollback", actor, "rolled_back", map[string]any{"cause": cause, "reason": reason, "from": bad, "to": g.in.Stable, "mutation_id": in.MutationID})
 		g.flush(ctx, &modelplane.Deployment{Model: g.in.Model, Target: g.in.Target, Stable: g.in.Stable, Traffic: in.Split, UpdatedAt: workflow.Now(ctx).UTC()})
+		if g.ops {
+			c := modelplane.StageChange{Model: g.in.Model, Version: bad, Stage: modelplane.VersionRolledBack, Previous: g.in.Stable, Note: reason}
+			if stager, err := markVersion(ctx, g.in.Target, c); err != nil {
+				g.add(ctx, "registry_mirror_failed", "system", c.Stage, map[string]any{"version": bad, "error": errText(err)})
+			} else if stager {
+				g.add(ctx, "registry_marked", "system", c.Stage, map[string]any{"version": bad, "previous": g.in.Stable})
+			}
+		}
 	}
 	if cause == "drift" {
 		g.in.MutSeq++

@@ -117,6 +117,9 @@ func requestRetrain(ctx workflow.Context, in activities.RetrainInput) (decision 
 	var res activities.RetrainResult
 	err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.RequestRetrain, in).Get(ctx, &res)
 	details = map[string]any{"event_id": in.EventID, "sent": res.Sent, "deduplicated": res.Deduplicated, "skipped": res.Skipped}
+	if res.PipelineRun != "" {
+		details["pipeline_run"] = res.PipelineRun
+	}
 	switch {
 	case err != nil:
 		decision, details["error"] = "failed", errText(err)
@@ -149,4 +152,78 @@ func (l *auditLog) take() []modelplane.AuditRecord {
 	out := l.pending
 	l.pending = nil
 	return out
+}
+
+// OperationTimeout bounds the wait for one platform operation (a SageMaker
+// endpoint update can take tens of minutes).
+const OperationTimeout = 2 * time.Hour
+
+// awaitsOps reports whether this run waits for platforms' long-running
+// operations and mirrors stages into their registries (added with the cloud
+// providers; older histories replay without those activities).
+func awaitsOps(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, "provider-operations", workflow.DefaultVersion, 1) == 1
+}
+
+// withOpPolling: each poll is one short activity; while the operation runs
+// the activity fails as "pending" and Temporal's backoff does the waiting,
+// so no worker slot sleeps and a restarted worker simply polls again.
+func withOpPolling(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: OperationTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     1.5,
+			MaximumInterval:        15 * time.Second,
+			NonRetryableErrorTypes: []string{"invalid"},
+		},
+	})
+}
+
+// opFailed is a platform operation that ended without effect.
+type opFailed struct{ st modelplane.OpStatus }
+
+func (e opFailed) Error() string {
+	switch {
+	case e.st.NeedsHuman:
+		return "the platform is stuck and needs a human: " + e.st.Reason
+	case e.st.RolledBack:
+		return "the platform rolled the change back: " + e.st.Reason
+	}
+	return "the platform reports the operation failed: " + e.st.Reason
+}
+
+// awaitOp waits for op to finish and returns its status (Failed included).
+func awaitOp(ctx workflow.Context, target string, op modelplane.Op) (modelplane.OpStatus, error) {
+	if !op.Pending() {
+		return modelplane.OpStatus{Done: true}, nil
+	}
+	var st modelplane.OpStatus
+	err := workflow.ExecuteActivity(withOpPolling(ctx), acts.AwaitOp, activities.OpInput{Target: target, Op: op}).Get(ctx, &st)
+	return st, err
+}
+
+// mutate runs a provider mutation and, when the run awaits operations, waits
+// for the one it started; a failed operation is an error.
+func mutate(ctx, actx workflow.Context, ops bool, target string, activity, in any) error {
+	if !ops {
+		return workflow.ExecuteActivity(actx, activity, in).Get(ctx, nil)
+	}
+	var op modelplane.Op
+	if err := workflow.ExecuteActivity(actx, activity, in).Get(ctx, &op); err != nil {
+		return err
+	}
+	st, err := awaitOp(ctx, target, op)
+	if err == nil && st.Failed {
+		err = opFailed{st}
+	}
+	return err
+}
+
+// markVersion mirrors a stage into the platform's registry; it never stops a
+// rollout, but a failure is written to the audit.
+func markVersion(ctx workflow.Context, target string, c modelplane.StageChange) (stager bool, err error) {
+	err = workflow.ExecuteActivity(withActivity(ctx, 5), acts.MarkVersion, activities.MarkInput{Target: target, Change: c}).Get(ctx, &stager)
+	return stager, err
 }

@@ -39,6 +39,8 @@ type promotion struct {
 	dirty    bool // something to flush (votes, denied votes)
 	run      modelplane.AnalysisRun
 	tier     modelplane.RiskTier
+	ops      bool // awaits platform operations, mirrors stages (provider-operations)
+	native   bool // the target's platform runs canaries itself
 	// published are event deliveries in flight; the promotion waits for them before it ends.
 	published []workflow.Future
 }
@@ -53,11 +55,12 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	if err := w.handlers(ctx); err != nil {
 		return w.p, err
 	}
+	w.ops = awaitsOps(ctx)
 
 	// Register.
 	w.stage(ctx, modelplane.StageRegistering, "")
 	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Register, ref).Get(ctx, nil); err != nil {
+	if err := mutate(ctx, withActivity(ctx, 10), w.ops, w.p.Target, acts.Register, ref); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "register: "+errText(err)), nil
 	}
 
@@ -69,6 +72,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	}
 	w.p.Validation, w.p.RequiredApprovals, w.stable, w.tier = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.RiskTier
 	w.p.StableVersion = vr.Stable
+	w.native = vr.Native && w.ops
 	w.audit.add(ctx, w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report}))
 	if !vr.Report.Passed {
 		return w.finish(ctx, modelplane.StatusFailedValidation, "validation failed: "+strings.Join(vr.Report.Failed(), ", ")), nil
@@ -76,8 +80,12 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 
 	// Approve.
 	if status, reason := w.approve(ctx); status != "" {
+		if status == modelplane.StatusRejected {
+			w.mark(ctx, modelplane.VersionRejected, "", reason)
+		}
 		return w.finish(ctx, status, reason), nil
 	}
+	w.mark(ctx, modelplane.VersionApproved, "", "")
 
 	// The stable version may have changed while we waited for approvals.
 	var dep modelplane.Deployment
@@ -90,6 +98,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	}
 
 	// Roll out.
+	w.mark(ctx, modelplane.VersionChallenger, w.stable, "")
 	if !w.rollout(ctx) {
 		return w.rollback(ctx), nil
 	}
@@ -427,9 +436,24 @@ func (w *promotion) deployment(ctx workflow.Context, candidate string) *modelpla
 	return &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Candidate: candidate, Traffic: w.p.Traffic, UpdatedAt: workflow.Now(ctx).UTC()}
 }
 
+// mark mirrors a stage into the platform's registry (runs that await operations only).
+func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) {
+	if !w.ops {
+		return
+	}
+	c := modelplane.StageChange{Model: w.p.Model, Version: w.p.Version, Stage: stage, Previous: previous, PromotionID: w.p.ID, Note: note}
+	stager, err := markVersion(ctx, w.p.Target, c)
+	switch {
+	case err != nil:
+		w.audit.add(ctx, w.record("registry_mirror_failed", "system", stage, map[string]any{"error": errText(err)}))
+	case stager:
+		w.audit.add(ctx, w.record("registry_marked", "system", stage, map[string]any{"previous": previous}))
+	}
+}
+
 func (w *promotion) setTraffic(ctx workflow.Context, split modelplane.TrafficSplit, note string) error {
 	in := activities.TrafficInput{Model: w.p.Model, Target: w.p.Target, Split: split, MutationID: w.nextMutation()}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.SetTraffic, in).Get(ctx, nil); err != nil {
+	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.SetTraffic, in); err != nil {
 		return err
 	}
 	w.p.Traffic = split
@@ -457,10 +481,13 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 		typ = modelplane.StrategyDirect
 	}
 	if typ == modelplane.StrategyShadow {
-		if !w.shadow(ctx) {
+		if !w.shadow(ctx, s.Then == modelplane.StrategyDirect) {
 			return false
 		}
 		typ = s.Then
+	}
+	if w.native && (typ == modelplane.StrategyCanary || typ == modelplane.StrategyBlueGreen) {
+		return w.nativeRollout(ctx, typ)
 	}
 	var err error
 	switch typ {
@@ -503,19 +530,54 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 	return true
 }
 
-// shadow mirrors requests to the candidate and compares it with the stable version.
-func (w *promotion) shadow(ctx workflow.Context) bool {
+// nativeRollout lets the platform run the canary with its own alarm-driven
+// rollback, waits for it, then judges the result like any other step.
+func (w *promotion) nativeRollout(ctx workflow.Context, typ string) bool {
+	w.stage(ctx, modelplane.StageCanary, "the platform runs the "+typ+" itself (rollout: native), with its alarm rollback")
+	in := activities.NativeInput{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, Candidate: w.p.Version, MutationID: w.nextMutation()}
+	var op modelplane.Op
+	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.StartNative, in).Get(ctx, &op); err != nil {
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + errText(err)}
+		return false
+	}
+	w.audit.add(ctx, w.record("native_rollout_started", "system", typ, map[string]any{"mutation_id": in.MutationID, "operation": op.ID}))
+	w.flush(ctx, nil)
+	st, err := awaitOp(ctx, w.p.Target, op)
+	switch {
+	case err != nil:
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + errText(err)}
+		return false
+	case st.NeedsHuman:
+		w.abort = &abort{Cause: "platform_stuck", Actor: "platform", Reason: opFailed{st}.Error()}
+		return false
+	case st.RolledBack:
+		// Traffic is back on the stable version already; say why, in the platform's words.
+		w.abort = &abort{Cause: "platform_rollback", Actor: "platform", Reason: opFailed{st}.Error()}
+		return false
+	case st.Failed:
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + opFailed{st}.Error()}
+		return false
+	}
+	w.p.Traffic = modelplane.TrafficSplit{w.p.Version: 100}
+	w.audit.add(ctx, w.record("traffic", "platform", w.p.Traffic.String(), map[string]any{"mutation_id": in.MutationID, "note": "native rollout finished"}))
+	w.flush(ctx, w.deployment(ctx, w.p.Version))
+	return w.bake(ctx, w.p.Strategy.Bake.D()) && w.analyze(ctx, "native "+typ, w.p.Strategy.Bake)
+}
+
+// shadow mirrors requests to the candidate and compares it with the stable
+// version; promote asks the platform to make the shadow serve when it stops.
+func (w *promotion) shadow(ctx workflow.Context, promote bool) bool {
 	s := w.p.Strategy
 	w.stage(ctx, modelplane.StageShadow, fmt.Sprintf("mirroring %d%% for %s", s.ShadowPercent, s.Bake))
 	start := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, Shadow: &modelplane.Shadow{Version: w.p.Version, Percent: s.ShadowPercent}, MutationID: w.nextMutation()}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Shadow, start).Get(ctx, nil); err != nil {
+	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.Shadow, start); err != nil {
 		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "start shadow: " + errText(err)}
 		return false
 	}
 	w.audit.add(ctx, w.record("shadow_started", "system", fmt.Sprintf("%d%%", s.ShadowPercent), map[string]any{"mutation_id": start.MutationID}))
 	ok := w.bake(ctx, s.Bake.D()) && w.analyze(ctx, "shadow", s.Bake)
-	stop := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, MutationID: w.nextMutation()}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Shadow, stop).Get(ctx, nil); err != nil && ok {
+	stop := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, MutationID: w.nextMutation(), Promote: ok && promote && w.ops}
+	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.Shadow, stop); err != nil && ok {
 		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "stop shadow: " + errText(err)}
 		return false
 	}
@@ -653,10 +715,11 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	dep := &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.p.Version, PreviousStable: previous, Traffic: modelplane.TrafficSplit{w.p.Version: 100}, UpdatedAt: workflow.Now(ctx).UTC()}
 	w.stable = w.p.Version
 	w.flush(ctx, dep)
+	w.mark(ctx, modelplane.VersionChampion, previous, "")
 	// The version before the previous one is no longer a rollback target.
 	if old := w.before.PreviousStable; old != "" && old != previous && old != w.p.Version {
 		ref := activities.VersionRef{Model: w.p.Model, Version: old, Target: w.p.Target}
-		if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.Retire, ref).Get(ctx, nil); err == nil {
+		if err := mutate(ctx, withActivity(ctx, 5), w.ops, w.p.Target, acts.Retire, ref); err == nil {
 			w.audit.add(ctx, w.record("retired", "system", old, nil))
 		}
 	}
@@ -681,6 +744,11 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	if a == nil {
 		a = &abort{Cause: "analysis", Actor: "system", Reason: "stopped"}
 	}
+	if a.Cause == "platform_stuck" {
+		// Touching the endpoint now could make things worse: stop and page.
+		w.audit.add(ctx, w.record("rollback", a.Actor, "needs_human", map[string]any{"cause": a.Cause, "reason": a.Reason}))
+		return w.finish(ctx, modelplane.StatusFailed, a.Reason)
+	}
 	if w.stable == "" {
 		// Nothing to return to: traffic stays where it is, a human decides.
 		w.audit.add(ctx, w.record("rollback", a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
@@ -693,7 +761,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second},
 	})
 	if w.p.Traffic[w.p.Version] > 0 {
-		if err := workflow.ExecuteActivity(rctx, acts.SetTraffic, in).Get(ctx, nil); err != nil {
+		if err := mutate(ctx, rctx, w.ops, w.p.Target, acts.SetTraffic, in); err != nil {
 			w.audit.add(ctx, w.record("rollback", a.Actor, "failed", map[string]any{"cause": a.Cause, "error": errText(err)}))
 			return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; rollback failed: "+errText(err)+" — needs a human")
 		}
@@ -701,12 +769,14 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	}
 	status := modelplane.StatusRolledBack
 	if a.Cause == "provider" {
-		// The platform refused or kept failing: say so rather than "rolled back".
+		// The platform refused or kept failing: traffic is back on the stable
+		// version (the audit says so), but the promotion itself failed.
 		status = modelplane.StatusFailed
 	}
 	w.audit.add(ctx, w.record("rollback", a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": w.stable, "mutation_id": in.MutationID}))
 	w.enter(ctx, modelplane.StageRollingBack, a.Reason)
 	w.flush(ctx, &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Traffic: split, UpdatedAt: workflow.Now(ctx).UTC()})
+	w.mark(ctx, modelplane.VersionRolledBack, w.stable, a.Reason)
 	if a.Cause == "drift" {
 		w.retrain(ctx, a)
 	}

@@ -410,14 +410,14 @@ func TestInvalidProviderRequestFailsFast(t *testing.T) {
 	ctx := context.Background()
 	tg := modelplane.Target{Name: "prod"}
 	v2, _ := e.kit.Store.GetVersion(ctx, "churn", "v2")
-	for _, err := range []error{
-		e.kit.Sim.RegisterVersion(ctx, tg, v2),
-		e.kit.Sim.SetTraffic(ctx, tg, "churn", modelplane.TrafficSplit{"v2": 100}, "x"),
-		e.kit.Sim.Retire(ctx, tg, "churn", "v1"),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if _, err := e.kit.Sim.RegisterVersion(ctx, tg, v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kit.Sim.SetTraffic(ctx, tg, "churn", modelplane.TrafficSplit{"v2": 100}, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.kit.Sim.Retire(ctx, tg, "churn", "v1"); err != nil {
+		t.Fatal(err)
 	}
 	p := e.run(t, promotionInput(t, e.kit, "v2", canary(10, 100), modelplane.Analysis{}))
 	if p.Status != modelplane.StatusFailed || !strings.Contains(p.Reason, "not deployed") {
@@ -444,5 +444,46 @@ func TestDriftBetweenCheckMeasurementsKeepsItsCause(t *testing.T) {
 	}
 	if len(e.kit.Sink.Events()) != 1 {
 		t.Fatalf("retrain events = %d, want 1", len(e.kit.Sink.Events()))
+	}
+}
+
+// On a cloud platform a traffic change finishes later: the workflow must
+// wait for each operation before it judges the step.
+func TestCanaryWaitsForPlatformOperations(t *testing.T) {
+	e := newEnv(t, modelplane.RiskLow)
+	e.kit.Serve(t, "v1", "")
+	e.kit.Sim.SettleAfter(3)
+	p := e.run(t, promotionInput(t, e.kit, "v2", canary(25, 100), modelplane.Analysis{}))
+	if p.Status != modelplane.StatusSucceeded {
+		t.Fatalf("status = %s (%s)", p.Status, p.Reason)
+	}
+	wantTraffic(t, e.kit, "v1=75,v2=25", "v2=100")
+	// register + two steps, each polled until done (3 pending answers, then done).
+	if n := e.kit.Sim.Calls("Poll"); n != 3*4 {
+		t.Fatalf("polls = %d, want 12 (three operations, four polls each)", n)
+	}
+}
+
+func TestShadowThenDirectPromotesInPlace(t *testing.T) {
+	e := newEnv(t, modelplane.RiskLow)
+	e.kit.Serve(t, "v1", "")
+	s := modelplane.RolloutStrategy{Type: modelplane.StrategyShadow, ShadowPercent: 20, Then: modelplane.StrategyDirect,
+		Bake: modelplane.Duration(time.Minute), MonitorWindow: modelplane.Duration(time.Minute)}
+	p := e.run(t, promotionInput(t, e.kit, "v2", s, modelplane.Analysis{}))
+	if p.Status != modelplane.StatusSucceeded {
+		t.Fatalf("status = %s (%s)", p.Status, p.Reason)
+	}
+	muts, _ := e.kit.Sim.Mutations(context.Background(), "prod", "churn")
+	var stop string
+	for _, m := range muts {
+		if m.Kind == "shadow-stop" {
+			stop = m.Detail
+		}
+	}
+	if stop != "promote v2" {
+		t.Fatalf("shadow stop = %q, want the platform to promote v2 in place", stop)
+	}
+	if got := e.kit.Traffic(t); got != "v2=100" {
+		t.Fatalf("traffic = %s", got)
 	}
 }

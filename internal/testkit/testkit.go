@@ -107,11 +107,11 @@ func (k *Kit) Serve(t testing.TB, v, previous string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := k.Sim.RegisterVersion(ctx, tg, mv); err != nil {
+		if _, err := k.Sim.RegisterVersion(ctx, tg, mv); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := k.Sim.SetTraffic(ctx, tg, "churn", modelplane.TrafficSplit{v: 100}, "seed/"+v); err != nil {
+	if _, err := k.Sim.SetTraffic(ctx, tg, "churn", modelplane.TrafficSplit{v: 100}, "seed/"+v); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.Store.PutDeployment(ctx, modelplane.Deployment{Model: "churn", Target: "prod", Stable: v, PreviousStable: previous, Traffic: modelplane.TrafficSplit{v: 100}}); err != nil {

@@ -18,6 +18,37 @@ type Env struct {
 	Target   modelplane.Target
 	// Model is a model name unused on the target so far.
 	Model string
+	// Advance, if set, is called between polls of a pending Op: it plays the
+	// platform's controller where the test has to (KServe status), or is nil
+	// when the stand-in finishes operations by itself.
+	Advance func(t *testing.T)
+}
+
+// Settle polls op until it is done and fails the test if it failed.
+func Settle(t *testing.T, env Env, op modelplane.Op) modelplane.OpStatus {
+	t.Helper()
+	if !op.Pending() {
+		return modelplane.OpStatus{Done: true}
+	}
+	for i := 0; i < 200; i++ {
+		st, err := env.Provider.Poll(context.Background(), env.Target, op)
+		if err != nil {
+			t.Fatalf("Poll(%s): %v", op.ID, err)
+		}
+		if st.Done {
+			if st.Failed {
+				t.Fatalf("operation %s (%s) failed: %s", op.ID, op.What, st.Reason)
+			}
+			return st
+		}
+		if env.Advance != nil {
+			env.Advance(t)
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t.Fatalf("operation %s (%s) never finished", op.ID, op.What)
+	return modelplane.OpStatus{}
 }
 
 // Run checks the behaviour the workflows rely on.
@@ -29,9 +60,11 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	setup := func(t *testing.T, versions ...string) Env {
 		env := newEnv(t)
 		for _, v := range versions {
-			if err := env.Provider.RegisterVersion(ctx, env.Target, version(env, v)); err != nil {
+			op, err := env.Provider.RegisterVersion(ctx, env.Target, version(env, v))
+			if err != nil {
 				t.Fatalf("RegisterVersion(%s): %v", v, err)
 			}
+			Settle(t, env, op)
 		}
 		return env
 	}
@@ -84,7 +117,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 			"unknown version": {"v1": 50, "v9": 50},
 			"negative":        {"v1": 110, "v2": -10},
 		} {
-			err := env.Provider.SetTraffic(ctx, env.Target, env.Model, split, "bad-"+name)
+			_, err := env.Provider.SetTraffic(ctx, env.Target, env.Model, split, "bad-"+name)
 			if !errors.Is(err, modelplane.ErrInvalid) {
 				t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 			}
@@ -111,12 +144,14 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Run("retire refuses a serving version", func(t *testing.T) {
 		env := setup(t, "v1", "v2")
 		mustSet(t, env, modelplane.TrafficSplit{"v1": 100}, "m")
-		if err := env.Provider.Retire(ctx, env.Target, env.Model, "v1"); !errors.Is(err, modelplane.ErrInvalid) {
+		if _, err := env.Provider.Retire(ctx, env.Target, env.Model, "v1"); !errors.Is(err, modelplane.ErrInvalid) {
 			t.Fatalf("Retire(serving) = %v, want ErrInvalid", err)
 		}
-		if err := env.Provider.Retire(ctx, env.Target, env.Model, "v2"); err != nil {
+		op, err := env.Provider.Retire(ctx, env.Target, env.Model, "v2")
+		if err != nil {
 			t.Fatalf("Retire(idle): %v", err)
 		}
+		Settle(t, env, op)
 		st, _ := env.Provider.State(ctx, env.Target, env.Model)
 		if slices.Contains(st.Versions, "v2") {
 			t.Fatalf("v2 still deployed after Retire: %v", st.Versions)
@@ -125,10 +160,15 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 
 	t.Run("shadow mirrors without serving", func(t *testing.T) {
 		env := setup(t, "v1", "v2")
+		if !modelplane.CapabilitiesOf(env.Provider).Shadow {
+			t.Skip("the platform has no shadow traffic; the API refuses shadow strategies for it")
+		}
 		mustSet(t, env, modelplane.TrafficSplit{"v1": 100}, "m")
-		if err := env.Provider.StartShadow(ctx, env.Target, env.Model, modelplane.Shadow{Version: "v2", Percent: 20}, "s1"); err != nil {
+		op, err := env.Provider.StartShadow(ctx, env.Target, env.Model, modelplane.Shadow{Version: "v2", Percent: 20}, "s1")
+		if err != nil {
 			t.Fatal(err)
 		}
+		Settle(t, env, op)
 		st, _ := env.Provider.State(ctx, env.Target, env.Model)
 		if st.Shadow == nil || st.Shadow.Version != "v2" || st.Shadow.Percent != 20 || st.Traffic.String() != "v1=100" {
 			t.Fatalf("state during shadow = %+v", st)
@@ -137,9 +177,11 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		if err != nil || h.NoData {
 			t.Fatalf("shadow version health = %+v, %v; want data", h, err)
 		}
-		if err := env.Provider.StopShadow(ctx, env.Target, env.Model, "s2"); err != nil {
+		op, err = env.Provider.StopShadow(ctx, env.Target, env.Model, false, "s2")
+		if err != nil {
 			t.Fatal(err)
 		}
+		Settle(t, env, op)
 		st, _ = env.Provider.State(ctx, env.Target, env.Model)
 		if st.Shadow != nil {
 			t.Fatalf("shadow still on after stop: %+v", st.Shadow)
@@ -149,7 +191,9 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 
 func mustSet(t *testing.T, env Env, split modelplane.TrafficSplit, id string) {
 	t.Helper()
-	if err := env.Provider.SetTraffic(context.Background(), env.Target, env.Model, split, id); err != nil {
+	op, err := env.Provider.SetTraffic(context.Background(), env.Target, env.Model, split, id)
+	if err != nil {
 		t.Fatalf("SetTraffic(%s, %s): %v", split, id, err)
 	}
+	Settle(t, env, op)
 }

@@ -70,6 +70,9 @@ type Provider struct {
 	calls      int
 	callsByOp  map[string]int
 	lastFailed string
+	// settlePolls makes changes asynchronous: an Op is done after this many polls.
+	settlePolls int
+	polls       map[string]int
 }
 
 // New creates the simulator's tables (if missing) in db.
@@ -77,11 +80,37 @@ func New(db *gorm.DB, m Migrator) (*Provider, error) {
 	if err := m.Migrate(&endpointRow{}, &mutationRow{}, &healthRow{}); err != nil {
 		return nil, fmt.Errorf("sim: migrate: %w", err)
 	}
-	return &Provider{db: db, callsByOp: map[string]int{}}, nil
+	return &Provider{db: db, callsByOp: map[string]int{}, polls: map[string]int{}}, nil
 }
 
 // FailNext makes the next n calls fail before doing anything (a platform outage).
 func (p *Provider) FailNext(n int) { p.mu.Lock(); p.failNext = n; p.mu.Unlock() }
+
+// SettleAfter makes every change take n polls to finish, as on a cloud
+// platform (0, the default: changes are done when the call returns).
+func (p *Provider) SettleAfter(n int) { p.mu.Lock(); p.settlePolls = n; p.mu.Unlock() }
+
+// op is the handle of a change the simulator is "still applying".
+func (p *Provider) op(id, what string) modelplane.Op {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.settlePolls == 0 {
+		return modelplane.Op{}
+	}
+	return modelplane.Op{ID: "sim:" + id, What: what}
+}
+
+// Poll reports a change done after the configured number of polls. An op
+// this process never saw (after a restart) was applied in the database already.
+func (p *Provider) Poll(ctx context.Context, t modelplane.Target, op modelplane.Op) (modelplane.OpStatus, error) {
+	if err := p.enter("Poll"); err != nil {
+		return modelplane.OpStatus{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls[op.ID]++
+	return modelplane.OpStatus{Done: p.polls[op.ID] > p.settlePolls}, nil
+}
 
 // LoseNextReplies makes the next n mutations apply and then report an error,
 // as when a platform's reply is lost: the caller retries something already done.
@@ -122,9 +151,9 @@ func invalid(format string, args ...any) error {
 }
 
 // mutate runs fn on the endpoint inside a transaction unless mutationID was applied already.
-func (p *Provider) mutate(ctx context.Context, t modelplane.Target, model, kind, mutationID string, fn func(*endpointRow) (string, error)) error {
+func (p *Provider) mutate(ctx context.Context, t modelplane.Target, model, kind, mutationID string, fn func(*endpointRow) (string, error)) (modelplane.Op, error) {
 	if mutationID == "" {
-		return invalid("mutation id is required")
+		return modelplane.Op{}, invalid("mutation id is required")
 	}
 	err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var seen mutationRow
@@ -148,7 +177,10 @@ func (p *Provider) mutate(ctx context.Context, t modelplane.Target, model, kind,
 		}
 		return tx.Create(&mutationRow{ID: mutationID, Target: t.Name, Model: model, Kind: kind, Detail: detail, AppliedAt: time.Now().UTC()}).Error
 	})
-	return p.leave(err)
+	if err := p.leave(err); err != nil {
+		return modelplane.Op{}, err
+	}
+	return p.op(mutationID, kind), nil
 }
 
 func loadEndpoint(tx *gorm.DB, target, model string) (endpointRow, error) {
@@ -161,12 +193,12 @@ func loadEndpoint(tx *gorm.DB, target, model string) (endpointRow, error) {
 }
 
 // RegisterVersion deploys a version on the endpoint without traffic (idempotent).
-func (p *Provider) RegisterVersion(ctx context.Context, t modelplane.Target, v modelplane.Version) error {
+func (p *Provider) RegisterVersion(ctx context.Context, t modelplane.Target, v modelplane.Version) (modelplane.Op, error) {
 	if err := p.enter("RegisterVersion"); err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
 	if v.ArtifactURI == "" {
-		return invalid("version %s has no artifact", v.Version)
+		return modelplane.Op{}, invalid("version %s has no artifact", v.Version)
 	}
 	err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ep, err := loadEndpoint(tx, t.Name, v.Model)
@@ -179,16 +211,19 @@ func (p *Provider) RegisterVersion(ctx context.Context, t modelplane.Target, v m
 		ep.Versions = append(ep.Versions, v.Version)
 		return tx.Save(&ep).Error
 	})
-	return p.leave(err)
+	if err := p.leave(err); err != nil {
+		return modelplane.Op{}, err
+	}
+	return p.op("register/"+t.Name+"/"+v.Model+"/"+v.Version, "deploy "+v.Version), nil
 }
 
 // SetTraffic replaces the live split. Every version named must be deployed.
-func (p *Provider) SetTraffic(ctx context.Context, t modelplane.Target, model string, split modelplane.TrafficSplit, mutationID string) error {
+func (p *Provider) SetTraffic(ctx context.Context, t modelplane.Target, model string, split modelplane.TrafficSplit, mutationID string) (modelplane.Op, error) {
 	if err := p.enter("SetTraffic"); err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
 	if err := split.Validate(); err != nil {
-		return invalid("%v", err)
+		return modelplane.Op{}, invalid("%v", err)
 	}
 	return p.mutate(ctx, t, model, "traffic", mutationID, func(ep *endpointRow) (string, error) {
 		for v := range split {
@@ -207,12 +242,12 @@ func (p *Provider) SetTraffic(ctx context.Context, t modelplane.Target, model st
 }
 
 // StartShadow mirrors a share of requests to a deployed, non-serving version.
-func (p *Provider) StartShadow(ctx context.Context, t modelplane.Target, model string, s modelplane.Shadow, mutationID string) error {
+func (p *Provider) StartShadow(ctx context.Context, t modelplane.Target, model string, s modelplane.Shadow, mutationID string) (modelplane.Op, error) {
 	if err := p.enter("StartShadow"); err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
 	if s.Percent < 1 || s.Percent > 100 {
-		return invalid("shadow percent %d out of 1..100", s.Percent)
+		return modelplane.Op{}, invalid("shadow percent %d out of 1..100", s.Percent)
 	}
 	return p.mutate(ctx, t, model, "shadow-start", mutationID, func(ep *endpointRow) (string, error) {
 		if !slices.Contains(ep.Versions, s.Version) {
@@ -226,14 +261,20 @@ func (p *Provider) StartShadow(ctx context.Context, t modelplane.Target, model s
 	})
 }
 
-// StopShadow ends mirroring (a no-op when none runs).
-func (p *Provider) StopShadow(ctx context.Context, t modelplane.Target, model string, mutationID string) error {
+// StopShadow ends mirroring (a no-op when none runs); promote moves all
+// traffic to the shadow version.
+func (p *Provider) StopShadow(ctx context.Context, t modelplane.Target, model string, promote bool, mutationID string) (modelplane.Op, error) {
 	if err := p.enter("StopShadow"); err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
 	return p.mutate(ctx, t, model, "shadow-stop", mutationID, func(ep *endpointRow) (string, error) {
+		detail := ""
+		if promote && ep.Shadow != nil {
+			ep.Traffic = modelplane.TrafficSplit{ep.Shadow.Version: 100}
+			detail = "promote " + ep.Shadow.Version
+		}
 		ep.Shadow = nil
-		return "", nil
+		return detail, nil
 	})
 }
 
@@ -296,9 +337,9 @@ func (p *Provider) Health(ctx context.Context, t modelplane.Target, model, versi
 }
 
 // Retire removes a version that serves nothing.
-func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, version string) error {
+func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, version string) (modelplane.Op, error) {
 	if err := p.enter("Retire"); err != nil {
-		return err
+		return modelplane.Op{}, err
 	}
 	err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ep, err := loadEndpoint(tx, t.Name, model)
@@ -315,7 +356,10 @@ func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, versi
 		ep.Versions = slices.Delete(ep.Versions, i, i+1)
 		return tx.Save(&ep).Error
 	})
-	return p.leave(err)
+	if err := p.leave(err); err != nil {
+		return modelplane.Op{}, err
+	}
+	return p.op("retire/"+t.Name+"/"+model+"/"+version, "retire "+version), nil
 }
 
 // SetHealth overrides the synthetic health of a version (dev mode and tests).

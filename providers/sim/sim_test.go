@@ -38,11 +38,11 @@ func TestStateSurvivesRestart(t *testing.T) {
 	tg := modelplane.Target{Name: "prod", Provider: sim.Name}
 	p := newSim(t, path)
 	for _, v := range []string{"v1", "v2"} {
-		if err := p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: v, ArtifactURI: "s3://x/" + v}); err != nil {
+		if _, err := p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: v, ArtifactURI: "s3://x/" + v}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 90, "v2": 10}, "x1"); err != nil {
+	if _, err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 90, "v2": 10}, "x1"); err != nil {
 		t.Fatal(err)
 	}
 	p2 := newSim(t, path)
@@ -54,7 +54,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("after reopen traffic = %s", st.Traffic)
 	}
 	// The applied-mutation log survives too: a retry after restart is still a no-op.
-	if err := p2.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 90, "v2": 10}, "x1"); err != nil {
+	if _, err := p2.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 90, "v2": 10}, "x1"); err != nil {
 		t.Fatal(err)
 	}
 	muts, _ := p2.Mutations(ctx, "prod", "m")
@@ -67,12 +67,12 @@ func TestLostReplyThenRetryAppliesOnce(t *testing.T) {
 	ctx := context.Background()
 	tg := modelplane.Target{Name: "prod", Provider: sim.Name}
 	p := newSim(t, ":memory:")
-	_ = p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: "v1", ArtifactURI: "s3://x"})
+	_, _ = p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: "v1", ArtifactURI: "s3://x"})
 	p.LoseNextReplies(1)
-	if err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id"); err == nil {
+	if _, err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id"); err == nil {
 		t.Fatal("lost reply reported success")
 	}
-	if err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id"); err != nil {
+	if _, err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id"); err != nil {
 		t.Fatal(err)
 	}
 	muts, _ := p.Mutations(ctx, "prod", "m")
@@ -80,7 +80,7 @@ func TestLostReplyThenRetryAppliesOnce(t *testing.T) {
 		t.Fatalf("mutations=%d calls=%d, want 1 and 2", len(muts), p.Calls("SetTraffic"))
 	}
 	p.FailNext(1)
-	if err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id2"); err == nil {
+	if _, err := p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "id2"); err == nil {
 		t.Fatal("injected failure not reported")
 	}
 	if muts, _ := p.Mutations(ctx, "prod", "m"); len(muts) != 1 {
@@ -92,8 +92,8 @@ func TestSetHealthDrivesMeasurements(t *testing.T) {
 	ctx := context.Background()
 	tg := modelplane.Target{Name: "prod", Provider: sim.Name}
 	p := newSim(t, ":memory:")
-	_ = p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: "v1", ArtifactURI: "s3://x"})
-	_ = p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "a")
+	_, _ = p.RegisterVersion(ctx, tg, modelplane.Version{Model: "m", Version: "v1", ArtifactURI: "s3://x"})
+	_, _ = p.SetTraffic(ctx, tg, "m", modelplane.TrafficSplit{"v1": 100}, "a")
 	h, _ := p.Health(ctx, tg, "m", "v1", time.Minute)
 	if h.Drift != sim.Baseline.Drift || h.Requests != 60000 {
 		t.Fatalf("baseline health = %+v", h)
