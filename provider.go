@@ -27,7 +27,8 @@ type Shadow struct {
 type EndpointState struct {
 	Traffic TrafficSplit `json:"traffic"`
 	Shadow  *Shadow      `json:"shadow,omitempty"`
-	// Versions are deployed (warm) on the endpoint, serving or not.
+	// Versions can serve on the endpoint without another registration:
+	// deployed (warm), or registered there and deployed by SetTraffic.
 	Versions []string `json:"versions"`
 	// Busy says the platform is still applying a change (e.g. "Updating").
 	Busy string `json:"busy,omitempty"`
