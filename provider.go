@@ -106,6 +106,13 @@ func CapabilitiesOf(p Provider) Capabilities {
 	return Capabilities{Shadow: true}
 }
 
+// TargetValidator is a provider that checks a target's configuration when
+// the target is created, so a typo fails then, naming the key, rather than
+// in the middle of a rollout.
+type TargetValidator interface {
+	ValidateTarget(t Target) error
+}
+
 // NativeRollout is a provider that runs the whole rollout itself (SageMaker
 // blue/green with alarm-driven auto-rollback). Polling the returned Op
 // reports success, a silent rollback (RolledBack, with the platform's

@@ -114,6 +114,11 @@ func (s *Server) createTarget(c echo.Context) error {
 	if err := t.CheckCapabilities(modelplane.CapabilitiesOf(prov)); err != nil {
 		return err
 	}
+	if v, ok := prov.(modelplane.TargetValidator); ok {
+		if err := v.ValidateTarget(t); err != nil {
+			return err
+		}
+	}
 	t.CreatedAt = time.Time{}
 	t, err = s.Store.CreateTarget(c.Request().Context(), t)
 	if err != nil {

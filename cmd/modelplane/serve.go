@@ -16,7 +16,10 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/providers/kserve"
+	"github.com/modelplane/modelplane/providers/sagemaker"
 	"github.com/modelplane/modelplane/providers/sim"
+	"github.com/modelplane/modelplane/providers/vertex"
 	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/temporalserver"
@@ -53,7 +56,16 @@ func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace
 		st.Close()
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", temporalAddr, err)
 	}
-	return &backend{store: st, sim: sp, provs: modelplane.ProviderSet{sim.Name: sp}, temporal: c, log: log}, nil
+	// Cloud providers build their clients per target on first use, from the
+	// standard credential chains (AWS default chain, Google ADC, kubeconfig
+	// or in-cluster), so a server without cloud credentials still starts.
+	provs := modelplane.ProviderSet{
+		sim.Name:       sp,
+		sagemaker.Name: sagemaker.New(sagemaker.Options{}),
+		vertex.Name:    vertex.New(vertex.Options{}),
+		kserve.Name:    kserve.New(kserve.Options{}),
+	}
+	return &backend{store: st, sim: sp, provs: provs, temporal: c, log: log}, nil
 }
 
 func (b *backend) close() {

@@ -129,3 +129,9 @@ func parseQueries(cfg map[string]string) (queries, error) {
 	}
 	return q, nil
 }
+
+// ValidateTarget checks the target's configuration (modelplane.TargetValidator).
+func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	_, err := parseConfig(t, "model")
+	return err
+}

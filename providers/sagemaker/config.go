@@ -137,3 +137,9 @@ func parseConfig(t modelplane.Target, model string) (targetConfig, error) {
 	}
 	return cfg, nil
 }
+
+// ValidateTarget checks the target's configuration (modelplane.TargetValidator).
+func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	_, err := parseConfig(t, "model")
+	return err
+}

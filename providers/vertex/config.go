@@ -107,3 +107,9 @@ func replicas(t modelplane.Target, key string, def int32) (int32, error) {
 func (c config) parent() string {
 	return fmt.Sprintf("projects/%s/locations/%s", c.project, c.location)
 }
+
+// ValidateTarget checks the target's configuration (modelplane.TargetValidator).
+func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	_, err := parseConfig(t)
+	return err
+}
