@@ -80,8 +80,14 @@ type Model struct {
 
 // Lineage says where a version came from.
 type Lineage struct {
-	RunID  string `json:"run_id,omitempty"`
-	Source string `json:"source,omitempty"`
+	RunID   string `json:"run_id,omitempty"`
+	Source  string `json:"source,omitempty"`
+	RunLink string `json:"run_link,omitempty"`
+	// Registry is the model registry the version was imported from ("mlflow"),
+	// with its name and version there; the lifecycle is mirrored back to it.
+	Registry        string `json:"registry,omitempty"`
+	RegistryModel   string `json:"registry_model,omitempty"`
+	RegistryVersion string `json:"registry_version,omitempty"`
 }
 
 // Version is one trained artifact of a model.
