@@ -20,8 +20,13 @@ test: vet
 	@dsn=$$(hack/ensure-postgres.sh) && nats=$$(hack/ensure-nats.sh) && \
 	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" MODELPLANE_TEST_NATS_URL="$$nats" $(GO) test -race -count=1 -timeout 30m $(PKGS)
 
-## test-integration: the Temporal Web UI sign-off driven in headless Chromium
+## test-integration: suites needing heavy real parts, built or installed on first use:
+##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),
+##   and the Temporal Web UI sign-off driven in headless Chromium.
 test-integration: build
+	@hack/ensure-kube.sh >/dev/null
+	@hack/ensure-monitoring.sh
+	MODELPLANE_REQUIRE_KUBE=1 $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./providers/...
 	hack/ensure-browser.sh
 	$(GO) test -tags e2e -count=1 -timeout 10m -run TestWebUI ./e2e/...
 

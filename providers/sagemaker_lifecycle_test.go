@@ -1,10 +1,12 @@
 package providers_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/providers/sagemaker"
 	"github.com/modelplane/modelplane/providers/sagemaker/sagemakertest"
 )
@@ -75,5 +77,27 @@ func TestSageMakerStuckRollbackNeedsAHuman(t *testing.T) {
 	}
 	if recs := l.audit(t, bad.ID); !hasAudit(recs, "rollback", "needs_human") {
 		t.Fatalf("stuck rollback not audited: %+v", recs)
+	}
+}
+
+// A target with retrain: pipeline starts the SageMaker Pipeline on drift;
+// the request id is the event id, so a retried activity starts one run.
+func TestSageMakerRetrainPipeline(t *testing.T) {
+	p, srv := sagemakerPlatform(t, modelplane.ConfigRetrain, modelplane.RetrainPipeline, sagemaker.KeyPipeline, "churn-retrain")
+	l := newLifecycle(t, p)
+	in := activities.RetrainInput{EventID: "deployment/churn/sm-prod/retrain/7", Model: "churn", Target: p.target.Name, Version: "v2", Reason: "psi 0.41 > 0.3"}
+	res, err := l.kit.Activities.RequestRetrain(context.Background(), in)
+	if err != nil || !res.Sent || res.PipelineRun == "" {
+		t.Fatalf("retrain = %+v, %v", res, err)
+	}
+	// A retry after a lost reply (the cooldown record is what dedupes across
+	// events; the pipeline's token dedupes the same event).
+	if _, err := l.kit.Activities.Providers.(modelplane.ProviderSet)[sagemaker.Name].(modelplane.Retrainer).StartRetrain(context.Background(), p.target,
+		modelplane.RetrainRequest{Model: "churn", Version: "v2", Reason: in.Reason, RequestID: in.EventID}); err != nil {
+		t.Fatal(err)
+	}
+	ex := srv.Executions()
+	if len(ex) != 1 || ex[0].Pipeline != "churn-retrain" || ex[0].Parameters["model"] != "churn" || ex[0].Parameters["version"] != "v2" {
+		t.Fatalf("pipeline executions = %+v, want one run of churn-retrain for churn v2", ex)
 	}
 }
