@@ -171,10 +171,30 @@ type Target struct {
 	Prometheus *PrometheusConfig `json:"prometheus,omitempty"`
 	// RetrainWebhook receives retrain requests; the HMAC secret is read from
 	// the environment variable named by RetrainSecretEnv so it is never stored.
-	RetrainWebhook   string    `json:"retrain_webhook,omitempty"`
-	RetrainSecretEnv string    `json:"retrain_secret_env,omitempty"`
-	RetrainCooldown  Duration  `json:"retrain_cooldown,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
+	RetrainWebhook   string   `json:"retrain_webhook,omitempty"`
+	RetrainSecretEnv string   `json:"retrain_secret_env,omitempty"`
+	RetrainCooldown  Duration `json:"retrain_cooldown,omitempty"`
+	// AutoPromote starts promotions to this target when a model registry
+	// announces new versions (MLflow webhooks, and a periodic reconciliation
+	// that catches missed ones).
+	AutoPromote []AutoPromote `json:"auto_promote,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+}
+
+// AutoPromote is a rule: versions of an MLflow registered model become
+// promotions of one of our models to the target.
+type AutoPromote struct {
+	MLflowModel string `json:"mlflow_model"`
+	Model       string `json:"model"`
+	// Alias, if set, promotes only versions given this alias in MLflow.
+	Alias    string          `json:"alias,omitempty"`
+	Strategy RolloutStrategy `json:"strategy"`
+}
+
+// Matches reports whether a registry event about mlflowModel (with alias,
+// empty for a new version) falls under the rule.
+func (r AutoPromote) Matches(mlflowModel, alias string) bool {
+	return r.MLflowModel == mlflowModel && r.Alias == alias
 }
 
 // Target.Config keys every provider understands (the rest are the provider's own).

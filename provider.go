@@ -144,6 +144,9 @@ type StageChange struct {
 	// PromotionID and Note are recorded where the platform has room for them.
 	PromotionID string `json:"promotion_id,omitempty"`
 	Note        string `json:"note,omitempty"`
+	// Evidence is recorded as tags where the registry keeps them (MLflow):
+	// validation result, approvers.
+	Evidence map[string]string `json:"evidence,omitempty"`
 }
 
 // Stager is a provider with a model registry of its own (SageMaker model

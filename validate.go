@@ -1,6 +1,7 @@
 package modelplane
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -88,6 +89,22 @@ func (t Target) Validate() error {
 	}
 	if len(t.Analysis.Checks) > 0 && t.Prometheus == nil {
 		return FieldError("prometheus", "is required when analysis.checks are set")
+	}
+	for i, r := range t.AutoPromote {
+		f := fmt.Sprintf("auto_promote[%d].", i)
+		if strings.TrimSpace(r.MLflowModel) == "" {
+			return FieldError(f+"mlflow_model", "is required")
+		}
+		if err := checkName(f+"model", r.Model); err != nil {
+			return err
+		}
+		if _, err := r.Strategy.Normalize(); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Field != "" {
+				return FieldError(f+e.Field, "%s", e.Message)
+			}
+			return err
+		}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
 	"go.temporal.io/sdk/client"
@@ -31,6 +32,9 @@ type Activities struct {
 	Now    func() time.Time
 	// Sinks receive lifecycle events as CloudEvents (none: events are not sent).
 	Sinks []sinks.Sink
+	// MLflow is the MLflow Model Registry versions are imported from and
+	// mirrored to (nil: not configured).
+	MLflow *mlflow.Client
 }
 
 // PublishInput is a batch of lifecycle events.
@@ -152,19 +156,25 @@ type MarkInput struct {
 	Change modelplane.StageChange
 }
 
-// MarkVersion tells a platform with a registry of its own (SageMaker model
-// packages, Vertex AI aliases) where a version is; others ignore it. It
-// reports whether the platform keeps such a registry.
+// MarkVersion tells the registries that keep a version where it is in its
+// lifecycle: the platform's own (SageMaker model packages, Vertex AI aliases)
+// and the MLflow Model Registry the version was imported from. It reports
+// whether any registry was told. Both writes are idempotent, so a retry
+// after a partial failure finishes the job.
 func (a *Activities) MarkVersion(ctx context.Context, in MarkInput) (bool, error) {
 	t, p, err := a.provider(ctx, in.Target)
 	if err != nil {
 		return false, err
 	}
-	s, ok := p.(modelplane.Stager)
-	if !ok {
-		return false, nil
+	marked := false
+	if s, ok := p.(modelplane.Stager); ok {
+		if err := s.MarkVersion(ctx, t, in.Change); err != nil {
+			return false, nonRetryable(err)
+		}
+		marked = true
 	}
-	return true, nonRetryable(s.MarkVersion(ctx, t, in.Change))
+	ok, err := a.mirrorMLflow(ctx, in.Change)
+	return marked || ok, nonRetryable(err)
 }
 
 // ValidateInput asks for the validation stage.

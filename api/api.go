@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"go.temporal.io/sdk/client"
@@ -32,6 +33,10 @@ type Server struct {
 	// Sim is set in dev mode only: it enables the synthetic-health endpoint.
 	Sim    *sim.Provider
 	Logger *slog.Logger
+	// MLflow is the MLflow Model Registry promotions may import versions
+	// from (nil: not configured); MLflowWebhookSecret verifies its webhooks.
+	MLflow              *mlflow.Client
+	MLflowWebhookSecret []byte
 
 	echo *echo.Echo
 	doc  map[string]any
@@ -75,6 +80,7 @@ var routes = []route{
 	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, summary: "Get a deployment", status: 200},
 	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
 
+	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
 	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }

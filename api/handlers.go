@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
@@ -139,15 +140,7 @@ func (s *Server) listTargets(c echo.Context) error {
 // --- promotions ---
 
 // PromotionRequest is the body of POST /v1/promotions.
-type PromotionRequest struct {
-	Model           string                     `json:"model"`
-	Version         string                     `json:"version"`
-	Target          string                     `json:"target"`
-	Strategy        modelplane.RolloutStrategy `json:"strategy"`
-	Analysis        modelplane.Analysis        `json:"analysis"`
-	Metrics         modelplane.MetricBounds    `json:"metrics"`
-	ApprovalTimeout modelplane.Duration        `json:"approval_timeout"`
-}
+type PromotionRequest = activities.PromotionRequest
 
 // PromotionAccepted is the 202 answer.
 type PromotionAccepted struct {
@@ -164,7 +157,6 @@ func randomHex(n int) string {
 }
 
 // newID names a promotion: sortable by day, unique by chance.
-func newID() string { return "p-" + time.Now().UTC().Format("20060102") + "-" + randomHex(6) }
 
 // notFoundField re-labels a not-found error with the request field that named it.
 func notFoundField(err error, field string) error {
@@ -181,71 +173,54 @@ func (s *Server) createPromotion(c echo.Context) error {
 	if err := bind(c, &r); err != nil {
 		return err
 	}
-	for _, f := range []struct{ name, v string }{{"model", r.Model}, {"version", r.Version}, {"target", r.Target}} {
-		if strings.TrimSpace(f.v) == "" {
-			return modelplane.FieldError(f.name, "is required")
+	who := caller(c)
+	if r.MLflow != nil {
+		if r.Version != "" {
+			return modelplane.FieldError("version", "give version or mlflow, not both")
 		}
-	}
-	if r.ApprovalTimeout < 0 {
-		return modelplane.FieldError("approval_timeout", "must not be negative")
-	}
-	if _, err := s.Store.GetModel(ctx, r.Model); err != nil {
-		return notFoundField(err, "model")
-	}
-	if _, err := s.Store.GetVersion(ctx, r.Model, r.Version); err != nil {
-		return notFoundField(err, "version")
-	}
-	t, err := s.Store.GetTarget(ctx, r.Target)
-	if err != nil {
-		return notFoundField(err, "target")
-	}
-	strategy, err := r.Strategy.Normalize()
-	if err != nil {
-		return err
-	}
-	if prov, err := s.Providers.Provider(t.Provider); err == nil {
-		if err := strategy.CheckStrategy(t, modelplane.CapabilitiesOf(prov)); err != nil {
+		v, err := activities.ImportMLflow(ctx, s.Store, s.MLflow, r.Model, *r.MLflow)
+		if err != nil {
 			return err
 		}
+		r.Version = v.Version
 	}
-	analysis, err := modelplane.NormalizeAnalysis(r.Analysis, t.Analysis)
-	if err != nil {
-		return err
-	}
-	if len(analysis.Checks) > 0 && t.Prometheus == nil {
-		return modelplane.FieldError("analysis.checks", "target %s has no prometheus configured to answer them", t.Name)
-	}
-	if r.ApprovalTimeout == 0 {
-		r.ApprovalTimeout = modelplane.Duration(modelplane.DefaultApprovalTimeout)
-	}
-	who := caller(c)
-	p := modelplane.Promotion{
-		ID: newID(), Model: r.Model, Version: r.Version, Target: r.Target, Strategy: strategy, Analysis: analysis, Metrics: r.Metrics,
-		ApprovalTimeout: r.ApprovalTimeout, RequestedBy: who.Name, Stage: modelplane.StagePending, Status: modelplane.StatusRunning,
-		CreatedAt: time.Now().UTC(), Approvals: []modelplane.Approval{}, AnalysisResults: []modelplane.AnalysisResult{}, History: []modelplane.HistoryEntry{},
-	}
-	p.WorkflowID = workflows.PromotionWorkflowID(p.ID)
-	p.UpdatedAt = p.CreatedAt
-	stored, created, err := s.Store.CreatePromotion(ctx, p, c.Request().Header.Get("Idempotency-Key"))
+	p, created, err := activities.PreparePromotion(ctx, s.Store, s.Providers, r, who.Name, c.Request().Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
 	if !created {
-		return c.JSON(http.StatusAccepted, PromotionAccepted{ID: stored.ID, WorkflowID: stored.WorkflowID, Status: stored.Status, Replayed: true})
+		return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status, Replayed: true})
 	}
+	if err := s.startPromotion(ctx, p); err != nil {
+		return err
+	}
+	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": p.Strategy})
+	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
+}
+
+// startPromotion starts the workflow of a prepared promotion.
+func (s *Server) startPromotion(ctx context.Context, p modelplane.Promotion) error {
+	t, err := s.Store.GetTarget(ctx, p.Target)
+	if err != nil {
+		return err
+	}
+	strategy, who := p.Strategy, p.RequestedBy
 	opts := client.StartWorkflowOptions{
 		ID: p.WorkflowID, TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, // a promotion id runs once
-		StaticSummary:         fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who.Name),
+		StaticSummary:         fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who),
 		StaticDetails: fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
-			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who.Name),
+			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who),
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.PromotionWorkflow, workflows.PromotionInput{Promotion: p}); err != nil {
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return nil // started before (a retried webhook or reconciliation)
+		}
 		_ = s.Store.FailPromotion(context.WithoutCancel(ctx), p.ID, "workflow could not be started: "+err.Error())
 		return fmt.Errorf("start workflow: %w", err)
 	}
-	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": strategy})
-	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
+	return nil
 }
 
 func describe(s modelplane.RolloutStrategy) string {

@@ -30,9 +30,14 @@ type versionRow struct {
 	ArtifactURI string
 	RunID       string
 	Source      string
-	Metrics     map[string]float64 `gorm:"serializer:json"`
-	CreatedBy   string
-	CreatedAt   time.Time
+	// Where the version came from (lineage.registry …), when imported.
+	RunLink         string
+	Registry        string `gorm:"size:32"`
+	RegistryModel   string
+	RegistryVersion string             `gorm:"size:63"`
+	Metrics         map[string]float64 `gorm:"serializer:json"`
+	CreatedBy       string
+	CreatedAt       time.Time
 }
 
 func (versionRow) TableName() string { return "versions" }
@@ -151,7 +156,9 @@ func (s *Store) CreateVersion(ctx context.Context, v modelplane.Version) (modelp
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = time.Now().UTC()
 	}
-	row := versionRow{Model: v.Model, Version: v.Version, ArtifactURI: v.ArtifactURI, RunID: v.Lineage.RunID, Source: v.Lineage.Source, Metrics: v.Metrics, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
+	row := versionRow{Model: v.Model, Version: v.Version, ArtifactURI: v.ArtifactURI, RunID: v.Lineage.RunID, Source: v.Lineage.Source,
+		RunLink: v.Lineage.RunLink, Registry: v.Lineage.Registry, RegistryModel: v.Lineage.RegistryModel, RegistryVersion: v.Lineage.RegistryVersion,
+		Metrics: v.Metrics, CreatedBy: v.CreatedBy, CreatedAt: v.CreatedAt}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		if isUniqueViolation(err) {
 			return v, &modelplane.Error{Code: modelplane.EConflict, Field: "version", Message: fmt.Sprintf("version %q of model %q already exists", v.Version, v.Model)}
@@ -162,7 +169,8 @@ func (s *Store) CreateVersion(ctx context.Context, v modelplane.Version) (modelp
 }
 
 func (r versionRow) domain() modelplane.Version {
-	return modelplane.Version{Model: r.Model, Version: r.Version, ArtifactURI: r.ArtifactURI, Lineage: modelplane.Lineage{RunID: r.RunID, Source: r.Source}, Metrics: r.Metrics, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC()}
+	l := modelplane.Lineage{RunID: r.RunID, Source: r.Source, RunLink: r.RunLink, Registry: r.Registry, RegistryModel: r.RegistryModel, RegistryVersion: r.RegistryVersion}
+	return modelplane.Version{Model: r.Model, Version: r.Version, ArtifactURI: r.ArtifactURI, Lineage: l, Metrics: r.Metrics, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // GetVersion returns one version of a model.
@@ -490,4 +498,18 @@ func (s *Store) SeenAlert(ctx context.Context, fingerprint string, startsAt time
 // PutTarget replaces a target's configuration.
 func (s *Store) PutTarget(ctx context.Context, t modelplane.Target) error {
 	return s.db.WithContext(ctx).Save(&targetRow{Name: t.Name, Doc: t, CreatedAt: t.CreatedAt}).Error
+}
+
+// SeenDelivery records a webhook delivery id from source and reports whether
+// it was new: a replayed or retried delivery must not act twice.
+func (s *Store) SeenDelivery(ctx context.Context, source, id string) (bool, error) {
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&alertRow{Key: "delivery/" + source + "/" + id, ReceivedAt: time.Now().UTC()})
+	return res.RowsAffected == 1, res.Error
+}
+
+// HasDelivery reports whether a webhook delivery id from source was recorded.
+func (s *Store) HasDelivery(ctx context.Context, source, id string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&alertRow{}).Where("key = ?", "delivery/"+source+"/"+id).Count(&n).Error
+	return n > 0, err
 }

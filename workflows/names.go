@@ -224,6 +224,6 @@ func mutate(ctx, actx workflow.Context, ops bool, target string, activity, in an
 // markVersion mirrors a stage into the platform's registry; it never stops a
 // rollout, but a failure is written to the audit.
 func markVersion(ctx workflow.Context, target string, c modelplane.StageChange) (stager bool, err error) {
-	err = workflow.ExecuteActivity(withActivity(ctx, 5), acts.MarkVersion, activities.MarkInput{Target: target, Change: c}).Get(ctx, &stager)
+	err = workflow.ExecuteActivity(withActivity(ctx, 8), acts.MarkVersion, activities.MarkInput{Target: target, Change: c}).Get(ctx, &stager)
 	return stager, err
 }

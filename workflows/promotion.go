@@ -441,7 +441,16 @@ func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) {
 	if !w.ops {
 		return
 	}
-	c := modelplane.StageChange{Model: w.p.Model, Version: w.p.Version, Stage: stage, Previous: previous, PromotionID: w.p.ID, Note: note}
+	w.tryMark(ctx, stage, previous, note)
+}
+
+// tryMark mirrors a stage and reports a failure (after the activity's
+// retries) instead of hiding it: the champion move is a saga step.
+func (w *promotion) tryMark(ctx workflow.Context, stage, previous, note string) error {
+	if !w.ops {
+		return nil
+	}
+	c := modelplane.StageChange{Model: w.p.Model, Version: w.p.Version, Stage: stage, Previous: previous, PromotionID: w.p.ID, Note: note, Evidence: w.evidence()}
 	stager, err := markVersion(ctx, w.p.Target, c)
 	switch {
 	case err != nil:
@@ -449,6 +458,25 @@ func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) {
 	case stager:
 		w.audit.add(ctx, w.record("registry_marked", "system", stage, map[string]any{"previous": previous}))
 	}
+	return err
+}
+
+// evidence is what registries record beside a stage (MLflow tags).
+func (w *promotion) evidence() map[string]string {
+	ev := map[string]string{"modelplane.promotion_id": w.p.ID, "modelplane.target": w.p.Target}
+	if w.p.Validation != nil {
+		ev["modelplane.validation"] = map[bool]string{true: "passed", false: "failed"}[w.p.Validation.Passed]
+	}
+	var who []string
+	for _, a := range w.p.Approvals {
+		if a.Decision == "approve" {
+			who = append(who, a.Approver)
+		}
+	}
+	if len(who) > 0 {
+		ev["modelplane.approvers"] = strings.Join(who, ",")
+	}
+	return ev
 }
 
 func (w *promotion) setTraffic(ctx workflow.Context, split modelplane.TrafficSplit, note string) error {
@@ -712,10 +740,17 @@ func (w *promotion) monitor(ctx workflow.Context) bool {
 
 func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	previous := w.stable
+	// Traffic and the registries' champion pointer must agree at rest: the
+	// alias move is the saga's second step, and if it keeps failing the first
+	// (traffic) is compensated rather than leaving them apart.
+	if err := w.tryMark(ctx, modelplane.VersionChampion, previous, ""); err != nil && previous != "" {
+		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "the registry's champion alias could not be moved to " + w.p.Version + " (" + errText(err) + "); traffic restored to " + previous}
+		w.audit.add(ctx, w.record("saga_compensated", "system", "traffic_restored", map[string]any{"step": "champion alias", "error": errText(err)}))
+		return w.rollback(ctx)
+	}
 	dep := &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.p.Version, PreviousStable: previous, Traffic: modelplane.TrafficSplit{w.p.Version: 100}, UpdatedAt: workflow.Now(ctx).UTC()}
 	w.stable = w.p.Version
 	w.flush(ctx, dep)
-	w.mark(ctx, modelplane.VersionChampion, previous, "")
 	// The version before the previous one is no longer a rollback target.
 	if old := w.before.PreviousStable; old != "" && old != previous && old != w.p.Version {
 		ref := activities.VersionRef{Model: w.p.Model, Version: old, Target: w.p.Target}

@@ -17,6 +17,7 @@ import (
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/providers/kserve"
+	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/sagemaker"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/providers/vertex"
@@ -25,9 +26,12 @@ import (
 	"github.com/modelplane/modelplane/temporalserver"
 	"github.com/modelplane/modelplane/ui"
 	mpworker "github.com/modelplane/modelplane/worker"
+	"github.com/modelplane/modelplane/workflows"
 	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 )
 
@@ -38,6 +42,8 @@ type backend struct {
 	provs    modelplane.ProviderSet
 	temporal client.Client
 	log      *slog.Logger
+	// mlflow is set when MLFLOW_TRACKING_URI is.
+	mlflow *mlflow.Client
 }
 
 func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace string) (*backend, error) {
@@ -65,7 +71,46 @@ func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace
 		vertex.Name:    vertex.New(vertex.Options{}),
 		kserve.Name:    kserve.New(kserve.Options{}),
 	}
-	return &backend{store: st, sim: sp, provs: provs, temporal: c, log: log}, nil
+	b := &backend{store: st, sim: sp, provs: provs, temporal: c, log: log}
+	if os.Getenv("MLFLOW_TRACKING_URI") != "" {
+		o, err := mlflow.FromEnv(os.Getenv)
+		if err == nil {
+			b.mlflow, err = mlflow.New(o)
+		}
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("MLflow: %w", err)
+		}
+		if err := b.scheduleMLflowReconcile(ctx); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// scheduleMLflowReconcile keeps a Temporal schedule that reconciles MLflow
+// with the targets' auto_promote rules (webhooks are best effort).
+func (b *backend) scheduleMLflowReconcile(ctx context.Context) error {
+	every := 5 * time.Minute
+	if v := os.Getenv("MODELPLANE_MLFLOW_RECONCILE_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			return fmt.Errorf("MODELPLANE_MLFLOW_RECONCILE_EVERY: want a duration of at least 10s, got %q", v)
+		}
+		every = d
+	}
+	_, err := b.temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:      workflows.MLflowReconcileSchedule,
+		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Action: &client.ScheduleWorkflowAction{ID: workflows.MLflowReconcileSchedule, Workflow: workflows.MLflowReconcileWorkflow, TaskQueue: workflows.TaskQueue,
+			StaticSummary: "Reconcile MLflow versions with auto_promote rules"},
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("MLflow reconciliation schedule: %w", err)
+	}
+	return nil
 }
 
 func (b *backend) close() {
@@ -74,7 +119,7 @@ func (b *backend) close() {
 }
 
 func (b *backend) activities(ev eventFlags) (*activities.Activities, error) {
-	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}}
+	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}, MLflow: b.mlflow}
 	if ev.webhook != "" {
 		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
 	}
@@ -112,7 +157,8 @@ func (b *backend) startWorker(ev eventFlags) (sdkworker.Worker, error) {
 
 // startAPI listens on addr and serves the API until ctx ends.
 func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider, labels api.AlertLabels) (*http.Server, error) {
-	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log, AlertLabels: labels}
+	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log, AlertLabels: labels,
+		MLflow: b.mlflow, MLflowWebhookSecret: []byte(os.Getenv("MODELPLANE_MLFLOW_WEBHOOK_SECRET"))}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("API: %w", err)
