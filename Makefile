@@ -15,10 +15,13 @@ run: build
 	./$(BIN) dev
 
 ## test: every unit and integration test, with the race detector, against real parts
+##   (the official MCP registry is built from the module proxy once, ≈ 1–3 min, and cached)
 test: vet
 	@hack/ensure-monitoring.sh
+	@hack/ensure-mcp-registry.sh >/dev/null
 	@dsn=$$(hack/ensure-postgres.sh) && nats=$$(hack/ensure-nats.sh) && \
-	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" MODELPLANE_TEST_NATS_URL="$$nats" $(GO) test -race -count=1 -timeout 30m $(PKGS)
+	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" MODELPLANE_TEST_NATS_URL="$$nats" MODELPLANE_REQUIRE_MCP_REGISTRY=1 \
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 ## test-integration: suites needing heavy real parts, built or installed on first use:
 ##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),

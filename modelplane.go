@@ -322,6 +322,10 @@ type Check struct {
 type ValidationReport struct {
 	Passed bool    `json:"passed"`
 	Checks []Check `json:"checks"`
+	// Contract is the tool contract an MCP server's approval binds to (tool
+	// name → fingerprint); EvidenceHash digests it.
+	Contract     map[string]string `json:"contract,omitempty"`
+	EvidenceHash string            `json:"evidence_hash,omitempty"`
 }
 
 // Failed lists the names of failed checks.
@@ -358,7 +362,10 @@ type HistoryEntry struct {
 
 // Promotion is one attempt to move a version onto a target.
 type Promotion struct {
-	ID                string            `json:"id"`
+	ID string `json:"id"`
+	// Kind is "" for a model version, KindMCPServer for an MCP server version
+	// (then Model is the server's name and Target the channel).
+	Kind              string            `json:"kind,omitempty"`
 	WorkflowID        string            `json:"workflow_id"`
 	Model             string            `json:"model"`
 	Version           string            `json:"version"`
@@ -475,7 +482,10 @@ const (
 	EventPromotionFinished  = "dev.modelplane.promotion.finished"
 	EventRolledBack         = "dev.modelplane.promotion.rolled_back"
 	EventDeploymentRollback = "dev.modelplane.deployment.rolled_back"
-	EventRetrainRequested   = "dev.modelplane.retrain.requested"
+	// EventMCPDrift is the drift signal of an MCP server whose live tools no
+	// longer match its approved contract (it is quarantined).
+	EventMCPDrift         = "dev.modelplane.mcp.drift"
+	EventRetrainRequested = "dev.modelplane.retrain.requested"
 )
 
 // EventFor maps an audit record to the lifecycle event it announces, if any.
@@ -496,6 +506,8 @@ func EventFor(r AuditRecord) (Event, bool) {
 		typ = EventDeploymentRollback
 	case r.Action == "retrain" && r.Decision == "requested":
 		typ = EventRetrainRequested
+	case r.Action == "mcp_quarantined":
+		typ = EventMCPDrift
 	default:
 		return Event{}, false
 	}

@@ -11,6 +11,9 @@ import (
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
+// CheckName checks a short lowercase name (models, targets, channels).
+func CheckName(field, v string) error { return checkName(field, v) }
+
 func checkName(field, v string) error {
 	if v == "" {
 		return FieldError(field, "is required")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
@@ -35,6 +36,11 @@ type Activities struct {
 	// MLflow is the MLflow Model Registry versions are imported from and
 	// mirrored to (nil: not configured).
 	MLflow *mlflow.Client
+	// MCPRegistry is the MCP registry servers are published to (nil: not
+	// configured); MCPRevalidateEvery is how often published servers are
+	// re-validated (default 1h).
+	MCPRegistry        *mcpregistry.Client
+	MCPRevalidateEvery time.Duration
 }
 
 // PublishInput is a batch of lifecycle events.

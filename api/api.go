@@ -75,6 +75,11 @@ var routes = []route{
 	{method: "POST", path: "/v1/promotions/:id/rollback", handler: (*Server).rollback, summary: "Roll a promotion back now", body: "RollbackRequest", status: 202},
 	{method: "POST", path: "/v1/promotions/:id/decision", handler: (*Server).decide, roles: []string{RoleApprover, RoleAdmin}, summary: "Resolve an inconclusive analysis", body: "DecisionRequest", status: 200},
 
+	{method: "POST", path: "/v1/mcp/servers", handler: (*Server).createMCPServer, roles: []string{RoleRequester, RoleAdmin}, summary: "Register an MCP server version", body: "MCPServerRequest", status: 201},
+	{method: "GET", path: "/v1/mcp/servers", handler: (*Server).listMCPServers, summary: "List MCP server versions (?name=)", status: 200},
+	{method: "GET", path: "/v1/mcp/channels", handler: (*Server).listMCPChannels, summary: "List MCP channels (which version each serves)", status: 200},
+	{method: "POST", path: "/v1/mcp/promotions", handler: (*Server).createMCPPromotion, roles: []string{RoleRequester, RoleAdmin}, summary: "Validate, approve, publish and move a channel to an MCP server version (approve and roll back via /v1/promotions/{id})", body: "MCPPromotionRequest", status: 202},
+
 	{method: "POST", path: "/v1/signals/drift", handler: (*Server).drift, summary: "Report drift; rolls back what serves the model", body: "DriftSignal", status: 202},
 	{method: "GET", path: "/v1/deployments", handler: (*Server).listDeployments, summary: "List deployments", status: 200},
 	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, summary: "Get a deployment", status: 200},

@@ -23,6 +23,8 @@ var bodies = map[string]any{
 	"DriftSignal":         modelplane.DriftSignal{},
 	"SimHealth":           SimHealth{},
 	"AlertmanagerWebhook": AlertmanagerWebhook{},
+	"MCPServerRequest":    MCPServerRequest{},
+	"MCPPromotionRequest": MCPPromotionRequest{},
 }
 
 var paramRE = regexp.MustCompile(`:([a-z]+)`)

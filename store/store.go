@@ -89,7 +89,7 @@ func (s *Store) Migrate(models ...any) error {
 }
 
 func (s *Store) migrate() error {
-	return s.Migrate(&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{})
+	return s.Migrate(&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{}, &mcpServerRow{}, &mcpChannelRow{})
 }
 
 // withMigrationLock serializes schema changes: an API server and a worker

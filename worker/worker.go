@@ -16,6 +16,7 @@ func Register(r worker.Registry, a *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.Promotion, workflow.RegisterOptions{Name: workflows.PromotionWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.DeploymentGuardian, workflow.RegisterOptions{Name: workflows.GuardianWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.MLflowReconcile, workflow.RegisterOptions{Name: workflows.MLflowReconcileWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.MCPRevalidate, workflow.RegisterOptions{Name: activities.MCPRevalidateWorkflow})
 	r.RegisterActivity(a)
 }
 

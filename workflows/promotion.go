@@ -56,6 +56,9 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 		return w.p, err
 	}
 	w.ops = awaitsOps(ctx)
+	if w.p.Kind == modelplane.KindMCPServer {
+		return w.mcpLifecycle(ctx), nil
+	}
 
 	// Register.
 	w.stage(ctx, modelplane.StageRegistering, "")

@@ -17,6 +17,7 @@ import (
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/providers/kserve"
+	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/sagemaker"
 	"github.com/modelplane/modelplane/providers/sim"
@@ -44,6 +45,9 @@ type backend struct {
 	log      *slog.Logger
 	// mlflow is set when MLFLOW_TRACKING_URI is.
 	mlflow *mlflow.Client
+	// mcpRegistry is set when MODELPLANE_MCP_REGISTRY_URL is.
+	mcpRegistry *mcpregistry.Client
+	mcpEvery    time.Duration
 }
 
 func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace string) (*backend, error) {
@@ -72,6 +76,18 @@ func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace
 		kserve.Name:    kserve.New(kserve.Options{}),
 	}
 	b := &backend{store: st, sim: sp, provs: provs, temporal: c, log: log}
+	if u := os.Getenv("MODELPLANE_MCP_REGISTRY_URL"); u != "" {
+		// A static publish token (the registry's own login flows mint short-lived ones).
+		b.mcpRegistry = mcpregistry.New(u, mcpregistry.StaticToken(os.Getenv("MODELPLANE_MCP_REGISTRY_TOKEN")))
+	}
+	if v := os.Getenv("MODELPLANE_MCP_REVALIDATE_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Second {
+			b.close()
+			return nil, fmt.Errorf("MODELPLANE_MCP_REVALIDATE_EVERY: want a duration of at least 10s, got %q", v)
+		}
+		b.mcpEvery = d
+	}
 	if os.Getenv("MLFLOW_TRACKING_URI") != "" {
 		o, err := mlflow.FromEnv(os.Getenv)
 		if err == nil {
@@ -119,7 +135,8 @@ func (b *backend) close() {
 }
 
 func (b *backend) activities(ev eventFlags) (*activities.Activities, error) {
-	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}, MLflow: b.mlflow}
+	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}, MLflow: b.mlflow,
+		MCPRegistry: b.mcpRegistry, MCPRevalidateEvery: b.mcpEvery}
 	if ev.webhook != "" {
 		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
 	}
