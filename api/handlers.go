@@ -198,24 +198,31 @@ func (s *Server) createPromotion(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
 }
 
-// startPromotion starts the workflow of a prepared promotion.
+// startPromotion starts the workflow of a prepared model promotion.
 func (s *Server) startPromotion(ctx context.Context, p modelplane.Promotion) error {
 	t, err := s.Store.GetTarget(ctx, p.Target)
 	if err != nil {
 		return err
 	}
 	strategy, who := p.Strategy, p.RequestedBy
+	return s.startWorkflow(ctx, p, fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who),
+		fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
+			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who))
+}
+
+// startWorkflow starts a promotion's workflow once: a second start (a
+// retried webhook, the reconciliation) finds it running; a failed start is
+// recorded on the promotion.
+func (s *Server) startWorkflow(ctx context.Context, p modelplane.Promotion, summary, details string) error {
 	opts := client.StartWorkflowOptions{
 		ID: p.WorkflowID, TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, // a promotion id runs once
-		StaticSummary:         fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who),
-		StaticDetails: fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
-			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who),
+		StaticSummary:         summary, StaticDetails: details,
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.PromotionWorkflow, workflows.PromotionInput{Promotion: p}); err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
-			return nil // started before (a retried webhook or reconciliation)
+			return nil
 		}
 		_ = s.Store.FailPromotion(context.WithoutCancel(ctx), p.ID, "workflow could not be started: "+err.Error())
 		return fmt.Errorf("start workflow: %w", err)

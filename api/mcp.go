@@ -10,8 +10,6 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/workflows"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 )
 
 // MCPServerRequest registers an MCP server version.
@@ -116,15 +114,11 @@ func (s *Server) createMCPPromotion(c echo.Context) error {
 	if !created {
 		return c.JSON(http.StatusAccepted, PromotionAccepted{ID: stored.ID, WorkflowID: stored.WorkflowID, Status: stored.Status, Replayed: true})
 	}
-	opts := client.StartWorkflowOptions{ID: p.WorkflowID, TaskQueue: workflows.TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		StaticSummary:         fmt.Sprintf("Publish MCP server %s %s to channel %s, requested by %s", p.Model, p.Version, p.Target, who.Name),
-		StaticDetails: fmt.Sprintf("**MCP server:** %s · **Version:** %s · **Channel:** %s\n\n**Owner:** %s (%s) · **Risk tier:** %s · **Data:** %s\n\nSee *Current Details* for the tool contract and how to approve.",
-			m.Name, m.Version, r.Channel, m.Owner, m.Team, m.RiskTier, strings.Join(m.DataDomains, ", ")),
-	}
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.PromotionWorkflow, workflows.PromotionInput{Promotion: p}); err != nil {
-		_ = s.Store.FailPromotion(ctx, p.ID, "workflow could not be started: "+err.Error())
-		return fmt.Errorf("start workflow: %w", err)
+	summary := fmt.Sprintf("Publish MCP server %s %s to channel %s, requested by %s", p.Model, p.Version, p.Target, who.Name)
+	details := fmt.Sprintf("**MCP server:** %s · **Version:** %s · **Channel:** %s\n\n**Owner:** %s (%s) · **Risk tier:** %s · **Data:** %s\n\nSee *Current Details* for the tool contract and how to approve.",
+		m.Name, m.Version, r.Channel, m.Owner, m.Team, m.RiskTier, strings.Join(m.DataDomains, ", "))
+	if err := s.startWorkflow(ctx, p, summary, details); err != nil {
+		return err
 	}
 	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "kind": p.Kind})
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})

@@ -16,6 +16,7 @@ package kubetest
 
 import (
 	"fmt"
+	"github.com/modelplane/modelplane/internal/proc"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,7 +45,7 @@ type Cluster struct {
 	// Dir holds the servers' data, certificates and logs.
 	Dir string
 
-	procs []*proc
+	procs []*proc.Proc
 }
 
 var (

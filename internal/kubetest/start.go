@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"github.com/modelplane/modelplane/internal/proc"
 	"io"
 	"net/http"
 	"os"
@@ -130,14 +131,14 @@ func writeAuth(dir string) (string, error) {
 
 // waitReady waits for the self-signed serving certificate to appear and then
 // for /readyz, failing early (with the logs) if a server exits.
-func (c *Cluster) waitReady(host, token, certDir string, procs ...*proc) error {
+func (c *Cluster) waitReady(host, token, certDir string, procs ...*proc.Proc) error {
 	deadline := time.Now().Add(readyTimeout)
 	crt := filepath.Join(certDir, "apiserver.crt")
 	var last string
 	for time.Now().Before(deadline) {
 		for _, p := range procs {
-			if p.exited() {
-				return fmt.Errorf("%s exited (%v); log:\n%s", p.name, p.err, p.tail())
+			if p.Exited() {
+				return fmt.Errorf("%s exited (%v); log:\n%s", p.Name, p.Err(), p.Tail())
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -172,13 +173,13 @@ func (c *Cluster) waitReady(host, token, certDir string, procs ...*proc) error {
 		}
 		last = fmt.Sprintf("HTTP %d: %s", res.StatusCode, strings.TrimSpace(string(body)))
 	}
-	return fmt.Errorf("kube-apiserver not ready after %s (last: %s); log:\n%s", readyTimeout, last, procs[0].tail())
+	return fmt.Errorf("kube-apiserver not ready after %s (last: %s); log:\n%s", readyTimeout, last, procs[0].Tail())
 }
 
 // Stop ends the servers and removes their data.
 func (c *Cluster) Stop() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		c.procs[i].stop()
+		c.procs[i].Stop()
 	}
 	c.procs = nil
 	if c.Dir != "" && os.Getenv("MODELPLANE_KUBE_KEEP") == "" {

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/modelplane/modelplane/internal/proc"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,7 +63,7 @@ type Registry struct {
 	StartupTime time.Duration
 
 	key   ed25519.PrivateKey
-	proc  *proc
+	proc  *proc.Proc
 	dsn   string // admin DSN, to drop Database
 	nsSeq atomic.Int64
 }
@@ -136,7 +137,7 @@ func Main(m *testing.M) int {
 // Stop kills the registry and drops its database. Safe to call twice.
 func (r *Registry) Stop() {
 	if r.proc != nil {
-		r.proc.stop()
+		r.proc.Stop()
 	}
 	if r.Database != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,9 +1,9 @@
 package registrytest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/modelplane/modelplane/internal/proc"
 	"io"
 	"net"
 	"net/http"
@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,9 +71,9 @@ func start(bin, adminDSN string) (r *Registry, err error) {
 		}
 		base := "http://" + addr
 		if err := waitHealthy(ctx, p, base+"/v0/health"); err != nil {
-			p.stop()
-			lastErr = fmt.Errorf("%v\n--- registry log ---\n%s", err, p.tail())
-			if p.exited() && ctx.Err() == nil {
+			p.Stop()
+			lastErr = fmt.Errorf("%v\n--- registry log ---\n%s", err, p.Tail())
+			if p.Exited() && ctx.Err() == nil {
 				continue // most likely the port was taken; try another
 			}
 			return nil, lastErr
@@ -142,7 +140,7 @@ func freeAddr() (string, error) {
 
 // waitHealthy polls the health endpoint until it answers 200, the process
 // exits or ctx ends.
-func waitHealthy(ctx context.Context, p *proc, healthURL string) error {
+func waitHealthy(ctx context.Context, p *proc.Proc, healthURL string) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -157,8 +155,8 @@ func waitHealthy(ctx context.Context, p *proc, healthURL string) error {
 			}
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("registry exited before becoming healthy: %v", p.err)
+		case <-p.Done():
+			return fmt.Errorf("registry exited before becoming healthy: %v", p.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("registry not healthy at %s within %s", healthURL, readyTimeout)
 		case <-tick.C:
@@ -166,75 +164,13 @@ func waitHealthy(ctx context.Context, p *proc, healthURL string) error {
 	}
 }
 
-// proc is the registry process with its log.
-type proc struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-// launch starts bin with env (on top of a minimal environment) in a process
-// group of its own; Pdeathsig takes it down if the test binary dies first.
-func launch(dir, bin string, env []string) (*proc, error) {
-	logPath := filepath.Join(dir, "registry.log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
+// launch starts bin with env (on top of a minimal environment) and its log in dir.
+func launch(dir, bin string, env []string) (*proc.Proc, error) {
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	// Only what the registry needs: no MCP_REGISTRY_* leaking in from the
 	// developer's shell (a SEED_FROM pointing at the public registry, say).
 	base := []string{"HOME=" + dir, "PATH=" + os.Getenv("PATH"), "TZ=UTC"}
 	cmd.Env = append(base, env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	p := &proc{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop terminates the process group, killing it after a grace period.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	pgid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
-	}
-}
-
-// tail returns the end of the log, for error messages.
-func (p *proc) tail() string {
-	b, _ := os.ReadFile(p.log)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return strings.TrimSpace(string(b))
+	return proc.Start("registry", cmd, filepath.Join(dir, "registry.log"))
 }
