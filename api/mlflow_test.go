@@ -91,6 +91,16 @@ func TestMLflowPromotionImportsAndMirrors(t *testing.T) {
 		t.Fatalf("after v2: champion=%q challenger=%q(%v) tags(2)=%v tags(1)=%v", champion, challenger, hasChallenger, tags, reg.Tags("churn-xgb", "1"))
 	}
 
+	// Drift after the promotion: the guardian puts traffic back on 1, and
+	// MLflow's champion alias follows it.
+	h.waitGuardian()
+	h.must(h.call("POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.45}), 202)
+	h.waitFor("traffic back on 1", 20*time.Second, func() bool { return h.kit.Traffic(t) == "1=100" })
+	h.waitFor("champion back on 1", 20*time.Second, func() bool { got, _ := reg.Alias("churn-xgb", "champion"); return got == "1" })
+	if st := reg.Tags("churn-xgb", "2")["modelplane.stage"]; st != "rolled_back" {
+		t.Fatalf("stage tag of 2 after the rollback = %q", st)
+	}
+
 	// Naming a version both ways is refused, naming the field.
 	bad := h.call("POST", "/v1/promotions", "alice", map[string]any{"model": "churn", "target": "prod", "version": "2", "mlflow": map[string]any{"name": "churn-xgb", "version": "2"}})
 	if bad.status != 400 || bad.errField() != "version" {
