@@ -287,3 +287,29 @@ func mergeBounds(base, over map[string]float64) map[string]float64 {
 	}
 	return out
 }
+
+// CheckConfigKeys refuses keys in t.Config that are neither the provider's
+// (known) nor the ones every provider understands, so a typo in an optional
+// key fails when the target is created instead of being silently ignored.
+func (t Target) CheckConfigKeys(known ...string) error {
+	ok := map[string]bool{ConfigRollout: true, ConfigRetrain: true}
+	for _, k := range known {
+		ok[k] = true
+	}
+	keys := make([]string, 0, len(t.Config))
+	for k := range t.Config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !ok[k] {
+			all := make([]string, 0, len(ok))
+			for k := range ok {
+				all = append(all, k)
+			}
+			sort.Strings(all)
+			return FieldError("config."+k, "unknown key for provider %s; known keys: %s", t.Provider, strings.Join(all, ", "))
+		}
+	}
+	return nil
+}

@@ -35,6 +35,7 @@ func TestTargetsAreCheckedAgainstTheirPlatform(t *testing.T) {
 		{"no location", with("location", ""), "config.location"},
 		{"native rollout", with("rollout", "native"), "config.rollout"},
 		{"unknown rollout", with("rollout", "sideways"), "config.rollout"},
+		{"a typo in an optional key", with("machine_tpye", "n1-standard-8"), "config.machine_tpye"},
 	} {
 		r := h.call("POST", "/v1/targets", "admin", map[string]any{"name": "vx", "provider": "vertex", "environment": "production", "config": c.config})
 		if r.status != 400 || r.errField() != c.field {

@@ -132,6 +132,9 @@ func parseQueries(cfg map[string]string) (queries, error) {
 
 // ValidateTarget checks the target's configuration (modelplane.TargetValidator).
 func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	if err := t.CheckConfigKeys(KeyNamespace, KeyName, KeyModelFormat, KeyRuntime, KeyKubeconfig, KeyContext, KeyServiceAccount, KeyErrorRateQuery, KeyLatencyQuery, KeyRequestsQuery); err != nil {
+		return err
+	}
 	_, err := parseConfig(t, "model")
 	return err
 }

@@ -140,6 +140,9 @@ func parseConfig(t modelplane.Target, model string) (targetConfig, error) {
 
 // ValidateTarget checks the target's configuration (modelplane.TargetValidator).
 func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	if err := t.CheckConfigKeys(KeyRegion, KeyEndpoint, KeyRoleARN, KeyImage, KeyInstanceType, KeyInstanceCount, KeyModelPackageGroup, KeyNativePolicy, KeyNativeStepPercent, KeyNativeWait, KeyAlarms, KeyPipeline); err != nil {
+		return err
+	}
 	_, err := parseConfig(t, "model")
 	return err
 }

@@ -110,6 +110,9 @@ func (c config) parent() string {
 
 // ValidateTarget checks the target's configuration (modelplane.TargetValidator).
 func (p *Provider) ValidateTarget(t modelplane.Target) error {
+	if err := t.CheckConfigKeys(KeyProject, KeyLocation, KeyEndpoint, KeyModelID, KeyServingImage, KeyMachineType, KeyMinReplicas, KeyMaxReplicas, KeyPipelineTemplate, KeyPipelineRoot, KeyServiceAccount); err != nil {
+		return err
+	}
 	_, err := parseConfig(t)
 	return err
 }
