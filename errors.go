@@ -47,3 +47,13 @@ func ErrorCode(err error) string {
 	}
 	return EInternal
 }
+
+// NotFoundAs re-labels a not-found error with the request field that named
+// the missing thing; other errors pass through.
+func NotFoundAs(err error, field string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Code == ENotFound {
+		return &Error{Code: e.Code, Message: e.Message, Field: field}
+	}
+	return err
+}

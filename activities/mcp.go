@@ -265,7 +265,7 @@ func (a *Activities) EnsureRevalidation(ctx context.Context, in MCPRef) error {
 	_, err := a.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   RevalidationScheduleID(in.Name, in.Channel),
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
-		Action: &client.ScheduleWorkflowAction{ID: RevalidationScheduleID(in.Name, in.Channel), Workflow: MCPRevalidateWorkflow, TaskQueue: "modelplane",
+		Action: &client.ScheduleWorkflowAction{ID: RevalidationScheduleID(in.Name, in.Channel), Workflow: MCPRevalidateWorkflow, TaskQueue: TaskQueue,
 			Args: []any{MCPRef{Name: in.Name, Channel: in.Channel}}, StaticSummary: fmt.Sprintf("Re-validate MCP server %s on channel %s", in.Name, in.Channel)},
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"time"
 
@@ -35,20 +34,19 @@ type MLflowRef struct {
 	Alias   string `json:"alias,omitempty"`
 }
 
+// TaskQueue is where modelplane's worker listens. It and the workflow id
+// scheme live here, below the workflows package, because activities start
+// workflows too (schedules) and workflows import this package.
+const TaskQueue = "modelplane"
+
+// PromotionWorkflowID is the workflow id of a promotion.
+func PromotionWorkflowID(id string) string { return "promotion/" + id }
+
 // NewPromotionID returns a fresh promotion id.
 func NewPromotionID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return "p-" + time.Now().UTC().Format("20060102") + "-" + hex.EncodeToString(b)
-}
-
-// notFoundField re-labels a not-found error with the request field that named it.
-func notFoundField(err error, field string) error {
-	var e *modelplane.Error
-	if errors.As(err, &e) && e.Code == modelplane.ENotFound {
-		return &modelplane.Error{Code: e.Code, Message: e.Message, Field: field}
-	}
-	return err
 }
 
 // PreparePromotion checks a request against the model, version, target and
@@ -65,14 +63,14 @@ func PreparePromotion(ctx context.Context, st *store.Store, provs modelplane.Pro
 		return p, false, modelplane.FieldError("approval_timeout", "must not be negative")
 	}
 	if _, err := st.GetModel(ctx, r.Model); err != nil {
-		return p, false, notFoundField(err, "model")
+		return p, false, modelplane.NotFoundAs(err, "model")
 	}
 	if _, err := st.GetVersion(ctx, r.Model, r.Version); err != nil {
-		return p, false, notFoundField(err, "version")
+		return p, false, modelplane.NotFoundAs(err, "version")
 	}
 	t, err := st.GetTarget(ctx, r.Target)
 	if err != nil {
-		return p, false, notFoundField(err, "target")
+		return p, false, modelplane.NotFoundAs(err, "target")
 	}
 	strategy, err := r.Strategy.Normalize()
 	if err != nil {
@@ -98,7 +96,7 @@ func PreparePromotion(ctx context.Context, st *store.Store, provs modelplane.Pro
 		ApprovalTimeout: r.ApprovalTimeout, RequestedBy: requestedBy, Stage: modelplane.StagePending, Status: modelplane.StatusRunning,
 		CreatedAt: time.Now().UTC(), Approvals: []modelplane.Approval{}, AnalysisResults: []modelplane.AnalysisResult{}, History: []modelplane.HistoryEntry{},
 	}
-	p.WorkflowID = "promotion/" + p.ID
+	p.WorkflowID = PromotionWorkflowID(p.ID)
 	p.UpdatedAt = p.CreatedAt
 	stored, created, err := st.CreatePromotion(ctx, p, idempotencyKey)
 	if err != nil {

@@ -158,15 +158,6 @@ func randomHex(n int) string {
 
 // newID names a promotion: sortable by day, unique by chance.
 
-// notFoundField re-labels a not-found error with the request field that named it.
-func notFoundField(err error, field string) error {
-	var e *modelplane.Error
-	if errors.As(err, &e) && e.Code == modelplane.ENotFound {
-		return &modelplane.Error{Code: e.Code, Message: e.Message, Field: field}
-	}
-	return err
-}
-
 func (s *Server) createPromotion(c echo.Context) error {
 	ctx := c.Request().Context()
 	var r PromotionRequest
@@ -374,10 +365,10 @@ func (s *Server) drift(c echo.Context) error {
 		d.Source = caller(c).Name
 	}
 	if _, err := s.Store.GetModel(ctx, d.Model); err != nil {
-		return notFoundField(err, "model")
+		return modelplane.NotFoundAs(err, "model")
 	}
 	if _, err := s.Store.GetTarget(ctx, d.Target); err != nil {
-		return notFoundField(err, "target")
+		return modelplane.NotFoundAs(err, "target")
 	}
 	affected, err := s.routeDrift(ctx, d)
 	if err != nil {
@@ -490,7 +481,7 @@ func (s *Server) simHealth(c echo.Context) error {
 	}
 	target, version := c.Param("target"), c.Param("version")
 	if _, err := s.Store.GetTarget(ctx, target); err != nil {
-		return notFoundField(err, "target")
+		return modelplane.NotFoundAs(err, "target")
 	}
 	if r.Model == "" {
 		// The path names only the version: find the one model that has it.

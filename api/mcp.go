@@ -90,7 +90,7 @@ func (s *Server) createMCPPromotion(c echo.Context) error {
 	}
 	m, err := s.Store.GetMCPServer(ctx, r.Name, r.Version)
 	if err != nil {
-		return notFoundField(err, "version")
+		return modelplane.NotFoundAs(err, "version")
 	}
 	if m.Status == modelplane.MCPQuarantined || m.Status == modelplane.MCPRejected {
 		return modelplane.FieldError("version", "%s@%s is %s (%s): register a new version", m.Name, m.Version, m.Status, m.StatusReason)

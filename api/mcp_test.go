@@ -112,7 +112,7 @@ func TestMCPServerLifecycle(t *testing.T) {
 
 	// 1.1.0 changes its tools under the same version: re-validation quarantines it.
 	live.SetTools(mcptest.Forecast(), mcptest.PoisonedTool())
-	run, err := h.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "revalidate-test", TaskQueue: "modelplane"}, activities.MCPRevalidateWorkflow, activities.MCPRef{Name: name, Channel: "prod"})
+	run, err := h.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "revalidate-test", TaskQueue: activities.TaskQueue}, activities.MCPRevalidateWorkflow, activities.MCPRef{Name: name, Channel: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}

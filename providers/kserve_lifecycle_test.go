@@ -55,6 +55,8 @@ func TestKServeLifecycle(t *testing.T) {
 	waitForSample(t, prom, fmt.Sprintf(`serving_requests{namespace=%q,version="v3"}`, ns))
 
 	runLifecycle(t, platform{provider: kserve.New(kserve.Options{RestConfig: c.Config}), target: tg, artifacts: "gs://models",
+		// Set up front instead: Prometheus must have scraped the figures
+		// before the workflow first measures, and its scrapes run in real time.
 		health: func(*testing.T, string, int64, int64, float64) {}})
 }
 

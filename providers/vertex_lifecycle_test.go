@@ -1,7 +1,6 @@
 package providers_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 
@@ -12,7 +11,7 @@ import (
 func TestVertexLifecycle(t *testing.T) {
 	srv, prov, tg := vertextest.Setup(t)
 	srv.SetPollsToFinish(3)
-	l := runLifecycle(t, platform{provider: prov, target: tg, artifacts: "gs://models",
+	runLifecycle(t, platform{provider: prov, target: tg, artifacts: "gs://models",
 		health: func(t *testing.T, v string, n, e5 int64, p99 float64) {
 			srv.SetHealth("churn", v, vertextest.Figures{Requests: n, Errors5xx: e5, LatencyP99Ms: p99})
 		}})
@@ -36,6 +35,4 @@ func TestVertexLifecycle(t *testing.T) {
 	if !asError(err, &e) || e.Field != "strategy.type" {
 		t.Fatalf("shadow on Vertex: err = %v, want a field error on strategy.type", err)
 	}
-	_ = context.Background()
-	_ = l
 }

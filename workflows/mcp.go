@@ -47,14 +47,8 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	w.audit.add(ctx, w.record("contract_approved", "system", vr.Report.EvidenceHash, map[string]any{"tools": len(vr.Report.Contract)}))
 
 	w.stage(ctx, modelplane.StageDirect, "publishing to the MCP registry and moving channel "+w.p.Target)
-	var approvers []string
-	for _, a := range w.p.Approvals {
-		if a.Decision == "approve" {
-			approvers = append(approvers, a.Approver)
-		}
-	}
 	var published string
-	pin := activities.PublishMCPInput{MCPRef: ref, PromotionID: w.p.ID, Approvers: approvers}
+	pin := activities.PublishMCPInput{MCPRef: ref, PromotionID: w.p.ID, Approvers: w.approvers()}
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.PublishMCP, pin).Get(ctx, &published); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "publish: "+errText(err))
 	}

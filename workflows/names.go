@@ -14,7 +14,7 @@ import (
 )
 
 // TaskQueue is where modelplane's worker listens.
-const TaskQueue = "modelplane"
+const TaskQueue = activities.TaskQueue
 
 // Workflow type names (stable: renaming them breaks running workflows).
 const (
@@ -33,7 +33,7 @@ const (
 )
 
 // PromotionWorkflowID is the workflow id of a promotion.
-func PromotionWorkflowID(id string) string { return "promotion/" + id }
+func PromotionWorkflowID(id string) string { return activities.PromotionWorkflowID(id) }
 
 // GuardianWorkflowID is the workflow id of the guardian of a model on a target.
 func GuardianWorkflowID(model, target string) string {

@@ -439,17 +439,10 @@ func (w *promotion) deployment(ctx workflow.Context, candidate string) *modelpla
 	return &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Candidate: candidate, Traffic: w.p.Traffic, UpdatedAt: workflow.Now(ctx).UTC()}
 }
 
-// mark mirrors a stage into the platform's registry (runs that await operations only).
-func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) {
-	if !w.ops {
-		return
-	}
-	w.tryMark(ctx, stage, previous, note)
-}
-
-// tryMark mirrors a stage and reports a failure (after the activity's
-// retries) instead of hiding it: the champion move is a saga step.
-func (w *promotion) tryMark(ctx workflow.Context, stage, previous, note string) error {
+// mark mirrors a stage into the registries that keep the version (runs
+// that await operations only). A failure is audited and returned: most
+// callers go on, but the champion move is a saga step.
+func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) error {
 	if !w.ops {
 		return nil
 	}
@@ -470,16 +463,21 @@ func (w *promotion) evidence() map[string]string {
 	if w.p.Validation != nil {
 		ev["modelplane.validation"] = map[bool]string{true: "passed", false: "failed"}[w.p.Validation.Passed]
 	}
+	if who := w.approvers(); len(who) > 0 {
+		ev["modelplane.approvers"] = strings.Join(who, ",")
+	}
+	return ev
+}
+
+// approvers are who approved, in order.
+func (w *promotion) approvers() []string {
 	var who []string
 	for _, a := range w.p.Approvals {
 		if a.Decision == "approve" {
 			who = append(who, a.Approver)
 		}
 	}
-	if len(who) > 0 {
-		ev["modelplane.approvers"] = strings.Join(who, ",")
-	}
-	return ev
+	return who
 }
 
 func (w *promotion) setTraffic(ctx workflow.Context, split modelplane.TrafficSplit, note string) error {
@@ -746,7 +744,7 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	// Traffic and the registries' champion pointer must agree at rest: the
 	// alias move is the saga's second step, and if it keeps failing the first
 	// (traffic) is compensated rather than leaving them apart.
-	if err := w.tryMark(ctx, modelplane.VersionChampion, previous, ""); err != nil && previous != "" {
+	if err := w.mark(ctx, modelplane.VersionChampion, previous, ""); err != nil && previous != "" {
 		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "the registry's champion alias could not be moved to " + w.p.Version + " (" + errText(err) + "); traffic restored to " + previous}
 		w.audit.add(ctx, w.record("saga_compensated", "system", "traffic_restored", map[string]any{"step": "champion alias", "error": errText(err)}))
 		return w.rollback(ctx)

@@ -94,10 +94,7 @@ func Start(tb testing.TB) *Cluster {
 		shared, sharedErr = start(dir)
 	})
 	if skipMsg != "" {
-		if os.Getenv("MODELPLANE_REQUIRE_KUBE") == "1" {
-			tb.Fatal(skipMsg + "; MODELPLANE_REQUIRE_KUBE=1 forbids skipping")
-		}
-		tb.Skip(skipMsg)
+		proc.Missing(tb, skipMsg, "MODELPLANE_REQUIRE_KUBE")
 	}
 	if sharedErr != nil {
 		tb.Fatalf("kubetest: %v", sharedErr)

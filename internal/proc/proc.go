@@ -9,8 +9,20 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"testing"
 	"time"
 )
+
+// Missing skips a test whose server binary is not built, or fails it when
+// the environment variable require is "1" (CI), so a suite can never be
+// skipped silently where it must run.
+func Missing(tb testing.TB, msg, require string) {
+	tb.Helper()
+	if os.Getenv(require) == "1" {
+		tb.Fatal(msg + "; " + require + "=1 forbids skipping")
+	}
+	tb.Skip(msg)
+}
 
 // Proc is one server process with its log.
 type Proc struct {

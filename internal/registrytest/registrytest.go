@@ -113,10 +113,7 @@ func Start(tb testing.TB) *Registry {
 		shared, sharedErr = start(bin, PostgresDSN())
 	})
 	if skipMsg != "" {
-		if os.Getenv("MODELPLANE_REQUIRE_MCP_REGISTRY") == "1" {
-			tb.Fatal(skipMsg + "; MODELPLANE_REQUIRE_MCP_REGISTRY=1 forbids skipping")
-		}
-		tb.Skip(skipMsg)
+		proc.Missing(tb, skipMsg, "MODELPLANE_REQUIRE_MCP_REGISTRY")
 	}
 	if sharedErr != nil {
 		tb.Fatalf("registrytest: %v", sharedErr)

@@ -62,6 +62,22 @@ func (p *Provider) readEndpoint(ctx context.Context, cl *clients, name string, v
 	return view, nil
 }
 
+// current reads what Retire and State start from: the model's versions,
+// and the target's endpoint seen through them.
+func (p *Provider) current(ctx context.Context, t modelplane.Target, model string) (*clients, map[string]registered, string, endpointView, error) {
+	c, cl, err := p.setup(ctx, t)
+	if err != nil {
+		return nil, nil, "", endpointView{}, err
+	}
+	vs, _, err := p.versions(ctx, c, cl, model)
+	if err != nil {
+		return nil, nil, "", endpointView{}, err
+	}
+	name := endpointName(c, t, model)
+	view, err := p.readEndpoint(ctx, cl, name, vs)
+	return cl, vs, name, view, err
+}
+
 // ensureEndpoint creates the target's endpoint under its deterministic id.
 // Vertex shows the endpoint as soon as CreateEndpoint returns; should it not
 // yet, the caller's retry finds it.
@@ -219,16 +235,7 @@ func (p *Provider) deploy(ctx context.Context, c config, cl *clients, t modelpla
 // Retire undeploys an idle version from the target's endpoint and drops its
 // registration mark for the target; the version stays in the Model Registry.
 func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, version string) (modelplane.Op, error) {
-	c, cl, err := p.setup(ctx, t)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	vs, _, err := p.versions(ctx, c, cl, model)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	name := endpointName(c, t, model)
-	view, err := p.readEndpoint(ctx, cl, name, vs)
+	cl, vs, name, view, err := p.current(ctx, t, model)
 	if err != nil {
 		return modelplane.Op{}, err
 	}
@@ -257,16 +264,7 @@ func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, versi
 // State reports the endpoint's split and the versions usable on the target:
 // those deployed plus those registered for it (SetTraffic deploys them).
 func (p *Provider) State(ctx context.Context, t modelplane.Target, model string) (modelplane.EndpointState, error) {
-	c, cl, err := p.setup(ctx, t)
-	if err != nil {
-		return modelplane.EndpointState{}, err
-	}
-	vs, _, err := p.versions(ctx, c, cl, model)
-	if err != nil {
-		return modelplane.EndpointState{}, err
-	}
-	name := endpointName(c, t, model)
-	view, err := p.readEndpoint(ctx, cl, name, vs)
+	_, vs, name, view, err := p.current(ctx, t, model)
 	if err != nil {
 		return modelplane.EndpointState{}, err
 	}
