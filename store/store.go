@@ -39,7 +39,16 @@ func Open(dsn string) (*Store, error) {
 	if pg {
 		db, err = gorm.Open(postgres.Open(dsn), cfg)
 	} else {
-		db, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: sqliteDSN(dsn)}), cfg)
+		// Switching a fresh file to WAL takes an exclusive lock that SQLite
+		// refuses at once (SQLITE_BUSY, no busy handler) while another process
+		// opens the same file — an API server and a worker starting together.
+		for wait := 10 * time.Millisecond; ; wait *= 2 {
+			db, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: sqliteDSN(dsn)}), cfg)
+			if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || wait > 2*time.Second {
+				break
+			}
+			time.Sleep(wait)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
@@ -67,7 +76,9 @@ func sqliteDSN(path string) string {
 	if path == ":memory:" {
 		return "file::memory:?_pragma=foreign_keys(1)"
 	}
-	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	// busy_timeout first: the pragmas apply in order, and switching a fresh
+	// file to WAL while another process opens it must wait, not fail.
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 }
 
 // DB exposes the connection to packages that keep their own tables (the simulator).
