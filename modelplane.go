@@ -309,6 +309,13 @@ type Approval struct {
 	Comment  string    `json:"comment,omitempty"`
 	Via      string    `json:"via"` // api | update | signal
 	At       time.Time `json:"at"`
+	// EvidenceHash is the evidence the approver saw; a vote counts only while
+	// it matches the promotion's current evidence.
+	EvidenceHash string `json:"evidence_hash,omitempty"`
+	// Method is how the approver's identity was established (AuthOIDC, ...).
+	Method string `json:"method,omitempty"`
+	// PolicyDecision is the id of the decision that allowed the vote.
+	PolicyDecision string `json:"policy_decision,omitempty"`
 }
 
 // Check is one line of a validation report.
@@ -401,7 +408,9 @@ type Deployment struct {
 	UpdatedAt      time.Time    `json:"updated_at"`
 }
 
-// AuditRecord is one attributable event. Key makes writes idempotent.
+// AuditRecord is one attributable event. Key makes writes idempotent. Seq,
+// PrevHash and Hash chain the records: each hash covers the record and the
+// hash of the one before, so an edit, deletion or reordering shows.
 type AuditRecord struct {
 	Key         string         `json:"key"`
 	Time        time.Time      `json:"time"`
@@ -413,6 +422,15 @@ type AuditRecord struct {
 	Target      string         `json:"target,omitempty"`
 	Decision    string         `json:"decision,omitempty"`
 	Details     map[string]any `json:"details,omitempty"`
+	// Version is the model (or MCP server) version the record concerns.
+	Version string `json:"version,omitempty"`
+	// Policy is the policy decision that allowed or denied the action.
+	Policy *PolicyDecision `json:"policy,omitempty"`
+	// EvidenceHash digests the evidence an approval was given on.
+	EvidenceHash string `json:"evidence_hash,omitempty"`
+	Seq          int64  `json:"seq,omitempty"`
+	PrevHash     string `json:"prev_hash,omitempty"`
+	Hash         string `json:"hash,omitempty"`
 }
 
 // TrafficSplit maps version → percent of live requests; a valid split sums to 100.
