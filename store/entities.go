@@ -76,22 +76,6 @@ type deploymentRow struct {
 
 func (deploymentRow) TableName() string { return "deployments" }
 
-type auditRow struct {
-	Seq         int64  `gorm:"primaryKey;autoIncrement"`
-	Key         string `gorm:"uniqueIndex;size:255"`
-	Time        time.Time
-	Actor       string `gorm:"index"`
-	Action      string
-	Subject     string
-	PromotionID string `gorm:"index"`
-	Model       string `gorm:"index"`
-	Target      string
-	Decision    string
-	Details     map[string]any `gorm:"serializer:json"`
-}
-
-func (auditRow) TableName() string { return "audit_records" }
-
 type retrainRow struct {
 	EventID string `gorm:"primaryKey;size:255"`
 	Model   string `gorm:"index:idx_retrain_pair"`
@@ -398,62 +382,6 @@ func (s *Store) ListDeployments(ctx context.Context) ([]modelplane.Deployment, e
 	out := make([]modelplane.Deployment, len(rows))
 	for i, r := range rows {
 		out[i] = r.Doc
-	}
-	return out, nil
-}
-
-// --- audit ---
-
-// AppendAudit writes records; a record whose key exists is skipped, so a retried write is a no-op.
-func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	rows := make([]auditRow, len(recs))
-	for i, r := range recs {
-		if r.Key == "" {
-			return fmt.Errorf("audit record %q has no key", r.Action)
-		}
-		if r.Time.IsZero() {
-			r.Time = time.Now().UTC()
-		}
-		rows[i] = auditRow{Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID, Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details}
-	}
-	return s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "key"}}, DoNothing: true}).Create(&rows).Error
-}
-
-// AuditFilter narrows ListAudit.
-type AuditFilter struct {
-	Model, PromotionID, Actor string
-	Since                     time.Time
-	Limit                     int
-}
-
-// ListAudit returns records in the order they were written.
-func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]modelplane.AuditRecord, error) {
-	q := s.db.WithContext(ctx).Model(&auditRow{})
-	if f.Model != "" {
-		q = q.Where("model = ?", f.Model)
-	}
-	if f.PromotionID != "" {
-		q = q.Where("promotion_id = ?", f.PromotionID)
-	}
-	if f.Actor != "" {
-		q = q.Where("actor = ?", f.Actor)
-	}
-	if !f.Since.IsZero() {
-		q = q.Where("time >= ?", f.Since.UTC())
-	}
-	if f.Limit <= 0 || f.Limit > 5000 {
-		f.Limit = 1000
-	}
-	var rows []auditRow
-	if err := q.Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
-		return nil, err
-	}
-	out := make([]modelplane.AuditRecord, len(rows))
-	for i, r := range rows {
-		out[i] = modelplane.AuditRecord{Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID, Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details}
 	}
 	return out, nil
 }

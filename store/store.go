@@ -28,8 +28,19 @@ type Store struct {
 	postgres bool
 }
 
-// Open connects to dsn: a postgres:// URL, or a SQLite file path (":memory:" for a throwaway database).
-func Open(dsn string) (*Store, error) {
+// Options tune OpenWith.
+type Options struct {
+	// NoMigrate opens the database as it is, for inspecting it
+	// (MigrationStatus, CheckSchema) or migrating it explicitly.
+	NoMigrate bool
+}
+
+// Open connects to dsn: a postgres:// URL, or a SQLite file path (":memory:"
+// for a throwaway database), and brings its schema up to date (MigrateSchema).
+func Open(dsn string) (*Store, error) { return OpenWith(dsn, Options{}) }
+
+// OpenWith is Open with options.
+func OpenWith(dsn string, o Options) (*Store, error) {
 	cfg := &gorm.Config{Logger: logger.Discard, NowFunc: func() time.Time { return time.Now().UTC() }}
 	var (
 		db  *gorm.DB
@@ -65,20 +76,26 @@ func Open(dsn string) (*Store, error) {
 		sqlDB.SetMaxOpenConns(20)
 	}
 	s := &Store{db: db, postgres: pg}
-	if err := s.migrate(); err != nil {
-		_ = sqlDB.Close()
-		return nil, err
+	if !o.NoMigrate {
+		if _, err := s.MigrateSchema(context.Background()); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
 
 func sqliteDSN(path string) string {
+	// _txlock=immediate: a write transaction takes the write lock when it
+	// begins, so read-then-write transactions (the audit chain's append,
+	// migrations) are serialized across processes sharing the file instead
+	// of failing with SQLITE_BUSY when they upgrade. Read-only ones stay deferred.
 	if path == ":memory:" {
-		return "file::memory:?_pragma=foreign_keys(1)"
+		return "file::memory:?_txlock=immediate&_pragma=foreign_keys(1)"
 	}
 	// busy_timeout first: the pragmas apply in order, and switching a fresh
 	// file to WAL while another process opens it must wait, not fail.
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
+	return "file:" + path + "?_txlock=immediate&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)"
 }
 
 // DB exposes the connection to packages that keep their own tables (the simulator).
@@ -93,14 +110,27 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// Migrate creates or updates extra tables owned by other packages, serialized
-// like the store's own migration.
+// Migrate creates or updates extra tables owned by other packages (the
+// simulator) with gorm's AutoMigrate, serialized like the store's own
+// migrations. The store's tables are not managed here but by MigrateSchema.
 func (s *Store) Migrate(models ...any) error {
 	return s.withMigrationLock(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
 }
 
-func (s *Store) migrate() error {
-	return s.Migrate(&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{}, &mcpServerRow{}, &mcpChannelRow{})
+// storeModels are the tables the versioned migrations create; CheckSchema
+// holds the database to them.
+var storeModels = []any{&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{}, &mcpServerRow{}, &mcpChannelRow{}}
+
+// Advisory lock keys (PostgreSQL): one for schema changes, one for the audit chain's tip.
+var (
+	migrateLockKey = lockKey("modelplane-migrate")
+	auditLockKey   = lockKey("modelplane-audit-chain")
+)
+
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64() >> 1)
 }
 
 // withMigrationLock serializes schema changes: an API server and a worker
@@ -126,13 +156,10 @@ func (s *Store) withMigrationLock(fn func(*gorm.DB) error) error {
 		return err
 	}
 	defer conn.Close()
-	h := fnv.New64a()
-	h.Write([]byte("modelplane-migrate"))
-	key := int64(h.Sum64() >> 1)
-	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
 		return err
 	}
-	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", key) //nolint:errcheck
+	defer conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", migrateLockKey) //nolint:errcheck
 	tx, err := gorm.Open(postgres.New(postgres.Config{Conn: conn}), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		return err

@@ -26,8 +26,10 @@ func pgDSN() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-// freshPostgres creates a throwaway database and returns its DSN.
-func freshPostgres(t *testing.T) string {
+// freshPostgres creates a throwaway schema and returns a DSN whose
+// search_path is that schema: as isolated as a database for the store's
+// tables, and a hundred times quicker to make than one.
+func freshPostgres(t testing.TB) string {
 	t.Helper()
 	admin, err := sql.Open("pgx", pgDSN())
 	if err != nil {
@@ -40,25 +42,30 @@ func freshPostgres(t *testing.T) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "mp_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+	if _, err := admin.Exec("CREATE SCHEMA " + name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		a, err := sql.Open("pgx", pgDSN())
 		if err == nil {
-			_, _ = a.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+			_, _ = a.Exec("DROP SCHEMA IF EXISTS " + name + " CASCADE")
 			a.Close()
 		}
 	})
-	u, _ := url.Parse(pgDSN())
-	u.Path = "/" + name
+	u, err := url.Parse(pgDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 func backends(t *testing.T) map[string]func(t *testing.T) string {
 	return map[string]func(t *testing.T) string{
 		"sqlite":   func(t *testing.T) string { return t.TempDir() + "/mp.db" },
-		"postgres": freshPostgres,
+		"postgres": func(t *testing.T) string { return freshPostgres(t) },
 	}
 }
 

@@ -1,0 +1,296 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/audit"
+	"gorm.io/gorm"
+)
+
+// auditRow is one link of the audit chain (see package audit). Seq is
+// assigned by AppendAudit, not by the database, so that the hash — which
+// covers it — can be computed before the insert.
+type auditRow struct {
+	Seq          int64  `gorm:"primaryKey;autoIncrement"`
+	Key          string `gorm:"uniqueIndex;size:255"`
+	Time         time.Time
+	Actor        string `gorm:"index"`
+	Action       string
+	Subject      string
+	PromotionID  string `gorm:"index"`
+	Model        string `gorm:"index"`
+	Target       string
+	Decision     string
+	Details      map[string]any `gorm:"serializer:json"`
+	Version      string
+	Policy       *modelplane.PolicyDecision `gorm:"serializer:json"`
+	EvidenceHash string
+	PrevHash     string
+	Hash         string
+}
+
+func (auditRow) TableName() string { return "audit_records" }
+
+func auditRowOf(r modelplane.AuditRecord) auditRow {
+	return auditRow{Seq: r.Seq, Key: r.Key, Time: r.Time, Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID,
+		Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details, Version: r.Version, Policy: r.Policy,
+		EvidenceHash: r.EvidenceHash, PrevHash: r.PrevHash, Hash: r.Hash}
+}
+
+func (r auditRow) domain() modelplane.AuditRecord {
+	return modelplane.AuditRecord{Seq: r.Seq, Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID,
+		Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details, Version: r.Version, Policy: r.Policy,
+		EvidenceHash: r.EvidenceHash, PrevHash: r.PrevHash, Hash: r.Hash}
+}
+
+// AppendAudit adds records to the end of the audit chain, in order. A record
+// whose key exists is skipped, so a retried write is a no-op and does not
+// extend the chain. Each new record gets the next seq, prev_hash = the hash
+// of the record before it (audit.Genesis for the first) and its own hash;
+// its time is kept at microsecond precision. Appends are serialized — an
+// advisory lock on PostgreSQL, the write lock of BEGIN IMMEDIATE on SQLite —
+// so concurrent writers, in one process or several, never fork the chain.
+// Seq, PrevHash and Hash given by the caller are ignored.
+func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		if r.Key == "" {
+			return fmt.Errorf("audit record %q has no key", r.Action)
+		}
+		keys[i] = r.Key
+	}
+	now := time.Now().UTC()
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.postgres {
+			// Held to the end of the transaction: the next appender reads the
+			// tip only after this one's records are committed.
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", auditLockKey).Error; err != nil {
+				return err
+			}
+		}
+		var existing []string
+		if err := tx.Model(&auditRow{}).Where("key IN ?", keys).Pluck("key", &existing).Error; err != nil {
+			return err
+		}
+		skip := make(map[string]bool, len(existing)+len(recs))
+		for _, k := range existing {
+			skip[k] = true
+		}
+		var tip struct {
+			Seq  int64
+			Hash *string
+		}
+		if err := tx.Raw("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&tip).Error; err != nil {
+			return err
+		}
+		prev := audit.Genesis
+		if tip.Seq > 0 {
+			prev = "" // an unsealed tip: the chain is already broken there, and Verify will say so
+			if tip.Hash != nil {
+				prev = *tip.Hash
+			}
+		}
+		rows := make([]auditRow, 0, len(recs))
+		for _, r := range recs {
+			if skip[r.Key] {
+				continue
+			}
+			skip[r.Key] = true // the same key twice in one call
+			if r.Time.IsZero() {
+				r.Time = now
+			}
+			r.Time = r.Time.UTC().Truncate(audit.TimePrecision)
+			tip.Seq++
+			r.Seq, r.PrevHash = tip.Seq, prev
+			r.Hash = audit.Hash(r)
+			prev = r.Hash
+			rows = append(rows, auditRowOf(r))
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		return tx.Create(&rows).Error
+	})
+}
+
+// AuditFilter narrows ListAudit and ExportAudit; empty fields match everything.
+type AuditFilter struct {
+	Model, PromotionID, Actor string
+	// Version and Action match exactly.
+	Version, Action string
+	// Since and Until bound the record's time: Since <= time < Until.
+	Since, Until time.Time
+	// Limit caps ListAudit (default 1000, at most 5000) and, when positive, ExportAudit.
+	Limit int
+}
+
+func (s *Store) auditQuery(ctx context.Context, f AuditFilter) *gorm.DB {
+	q := s.db.WithContext(ctx).Model(&auditRow{})
+	if f.Model != "" {
+		q = q.Where("model = ?", f.Model)
+	}
+	if f.PromotionID != "" {
+		q = q.Where("promotion_id = ?", f.PromotionID)
+	}
+	if f.Actor != "" {
+		q = q.Where("actor = ?", f.Actor)
+	}
+	if f.Version != "" {
+		q = q.Where("version = ?", f.Version)
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("time >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("time < ?", f.Until.UTC())
+	}
+	return q
+}
+
+// ListAudit returns records in the order they were written (by seq), with their chain fields.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]modelplane.AuditRecord, error) {
+	if f.Limit <= 0 || f.Limit > 5000 {
+		f.Limit = 1000
+	}
+	var rows []auditRow
+	if err := s.auditQuery(ctx, f).Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]modelplane.AuditRecord, len(rows))
+	for i, r := range rows {
+		out[i] = r.domain()
+	}
+	return out, nil
+}
+
+// auditBatch is how many records a scan of the chain reads at a time.
+const auditBatch = 500
+
+// scanAudit calls fn with the records f matches, in seq order, in batches
+// so memory stays flat however long the chain; fn returns false to stop.
+func (s *Store) scanAudit(ctx context.Context, f AuditFilter, fn func(modelplane.AuditRecord) (bool, error)) error {
+	after := int64(math.MinInt64)
+	for {
+		var rows []auditRow
+		if err := s.auditQuery(ctx, f).Where("seq > ?", after).Order("seq").Limit(auditBatch).Find(&rows).Error; err != nil {
+			return err
+		}
+		for _, r := range rows {
+			more, err := fn(r.domain())
+			if err != nil || !more {
+				return err
+			}
+			after = r.Seq
+		}
+		if len(rows) < auditBatch {
+			return nil
+		}
+	}
+}
+
+// VerifyAudit walks the whole chain in seq order and returns its first
+// break (nil when intact) and the number of records read. It proves the
+// stored records are the ones appended, unaltered and in order, up to the
+// tip; a tail cut off or rewritten entirely needs the tip's hash, kept
+// elsewhere, to show.
+func (s *Store) VerifyAudit(ctx context.Context) (*audit.Break, int, error) {
+	var v audit.Verifier
+	err := s.scanAudit(ctx, AuditFilter{}, func(r modelplane.AuditRecord) (bool, error) { return !v.Add(r), nil })
+	if err != nil {
+		return nil, v.Count(), err
+	}
+	return v.Finish(), v.Count(), nil
+}
+
+// ExportAudit writes the records f matches as JSON Lines, one AuditRecord
+// per line in seq order, with seq, prev_hash and hash. An export with an
+// empty filter is the full chain, which audit.VerifyJSONL checks offline.
+func (s *Store) ExportAudit(ctx context.Context, w io.Writer, f AuditFilter) (int, error) {
+	enc := json.NewEncoder(w)
+	n := 0
+	err := s.scanAudit(ctx, f, func(r modelplane.AuditRecord) (bool, error) {
+		if err := enc.Encode(r); err != nil {
+			return false, err
+		}
+		n++
+		return f.Limit <= 0 || n < f.Limit, nil
+	})
+	return n, err
+}
+
+// sealAuditChain (migration 0002) chains the records written before the
+// audit trail was a chain: in seq order, renumbered 1, 2, 3 … (PostgreSQL's
+// sequence left gaps on skipped duplicates, and a gap now means a deletion)
+// and hashed. It reads the columns of 0002 explicitly, not through
+// auditRow, which later migrations may change.
+func sealAuditChain(ctx context.Context, tx *sql.Tx, d dialect) error {
+	type legacy struct {
+		oldSeq int64
+		rec    modelplane.AuditRecord
+	}
+	prev, next, after := audit.Genesis, int64(1), int64(math.MinInt64)
+	for {
+		rows, err := tx.QueryContext(ctx, d.bind(`SELECT seq, key, time, actor, action, subject, promotion_id, model, target, decision, details
+			FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?`), after, auditBatch)
+		if err != nil {
+			return err
+		}
+		var batch []legacy
+		for rows.Next() {
+			var (
+				l                                                 legacy
+				key, actor, action, subject, pid, model, tgt, dec sql.NullString
+				details                                           sql.NullString
+				at                                                any
+			)
+			if err := rows.Scan(&l.oldSeq, &key, &at, &actor, &action, &subject, &pid, &model, &tgt, &dec, &details); err != nil {
+				rows.Close()
+				return err
+			}
+			t, err := asTime(at)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("audit record %d: %w", l.oldSeq, err)
+			}
+			l.rec = modelplane.AuditRecord{Key: key.String, Time: t, Actor: actor.String, Action: action.String, Subject: subject.String,
+				PromotionID: pid.String, Model: model.String, Target: tgt.String, Decision: dec.String}
+			if details.Valid && details.String != "" {
+				if err := json.Unmarshal([]byte(details.String), &l.rec.Details); err != nil {
+					rows.Close()
+					return fmt.Errorf("audit record %d: details: %w", l.oldSeq, err)
+				}
+			}
+			batch = append(batch, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, l := range batch {
+			// next <= oldSeq and rows go in ascending order, so the new
+			// number is always free.
+			l.rec.Seq, l.rec.PrevHash = next, prev
+			h := audit.Hash(l.rec)
+			if _, err := tx.ExecContext(ctx, d.bind("UPDATE audit_records SET seq = ?, prev_hash = ?, hash = ? WHERE seq = ?"), next, prev, h, l.oldSeq); err != nil {
+				return err
+			}
+			prev, next, after = h, next+1, l.oldSeq
+		}
+		if len(batch) < auditBatch {
+			return nil
+		}
+	}
+}
