@@ -1,0 +1,419 @@
+# The default modelplane policy.
+#
+# modelplane asks one question per action: data.modelplane.decision, with the
+# input described in policy/README.md. The tables the rules consult (roles,
+# approvals per risk tier and environment, required metrics, change windows)
+# live in data.json, so most changes need no Rego at all.
+#
+# Every deny message names what went wrong and, where it helps, what would
+# make it right: the message is shown to the person who was refused and kept
+# in the audit trail.
+#
+# Default approvals (data.json "approvals"):
+#
+#   tier       dev  staging  production
+#   low         0      0         1
+#   medium      0      1         1
+#   high        1      1         2
+#   critical    1      2         2
+#
+# An unknown tier uses data.default_risk_tier; an unknown environment uses the
+# strictest column of the tier, so a typo never lowers the bar.
+package modelplane
+
+# ---------------------------------------------------------------- decision
+
+# decision is defined only for actions this bundle knows. The engine turns an
+# undefined decision into a deny naming the action, so a new or misspelt
+# action is refused until someone writes a rule for it.
+decision := {
+	"allow": allow,
+	"reasons": reasons,
+	"explicit": explicit,
+	"required_approvals": required_approvals,
+} if {
+	input.action == "promotion.start"
+	known_action
+}
+
+decision := {"allow": allow, "reasons": reasons, "explicit": explicit} if {
+	input.action != "promotion.start"
+	known_action
+}
+
+known_action if input.action in data.read_actions
+
+known_action if input.action in data.change_actions
+
+is_read if input.action in data.read_actions
+
+# Allowing needs at least one grant and no deny: a deny always wins, even
+# for admins (four-eyes, change windows and evidence apply to everyone).
+default allow := false
+
+allow if {
+	count(deny) == 0
+	count(grant) > 0
+}
+
+# explicit tells the audit trail whether a rule decided or the default did.
+default explicit := false
+
+explicit if count(deny) > 0
+
+explicit if count(grant) > 0
+
+reasons := sort(deny) if {
+	count(deny) > 0
+} else := array.concat(sort(grant), sort(notes)) if {
+	count(grant) > 0
+} else := [no_grant_reason]
+
+# ------------------------------------------------------------------ caller
+
+# Values used in messages have defaults: a message that failed to build
+# would silently drop its deny.
+caller_name := object.get(input, ["caller", "name"], "")
+
+caller_label := caller_name if {
+	caller_name != ""
+} else := "anonymous caller"
+
+# Membership tests read the input directly: `in` is false on a missing or
+# null list, and this is the hot path of every decision.
+is_admin if "admin" in input.caller.roles
+
+is_auditor if "auditor" in input.caller.roles
+
+# modelplane itself: timers, the deployment guardian, registry webhooks.
+is_system if input.caller.method == "system"
+
+system_action if {
+	is_system
+	input.action in data.system_actions
+}
+
+# ------------------------------------------------------------------- asset
+
+team := object.get(input, ["asset", "team"], "")
+
+in_team if {
+	team != ""
+	team in input.caller.teams
+}
+
+asset_kind := replace(object.get(input, ["asset", "kind"], ""), "_", " ")
+
+asset_name := object.get(input, ["asset", "name"], "")
+
+asset_label := concat(" ", [p | some p in [asset_kind, asset_name]; p != ""]) if {
+	concat("", [asset_kind, asset_name]) != ""
+} else := "the asset"
+
+version_label := sprintf("version %s of %s", [v, asset_label]) if {
+	v := object.get(input, ["asset", "version"], "")
+	v != ""
+} else := asset_label
+
+metrics := object.get(input, ["asset", "metrics"], {})
+
+promotion_id := object.get(input, ["promotion", "id"], "")
+
+own_promotion if {
+	caller_name != ""
+	input.promotion.requested_by == caller_name
+}
+
+# ------------------------------------------------------------ environment
+
+raw_env := lower(object.get(input, ["target", "environment"], ""))
+
+env := object.get(data.environment_aliases, raw_env, raw_env)
+
+# A question without a target is treated as production, so a missing field
+# never relaxes a production-only rule.
+production if env == "production"
+
+production if raw_env == ""
+
+# ------------------------------------------------------------------ grants
+
+grant contains sprintf("%s is an admin", [caller_label]) if is_admin
+
+grant contains sprintf("%s is an auditor; auditors may read everything", [caller_label]) if {
+	is_auditor
+	is_read
+}
+
+grant contains sprintf("%s has role %s in team %s", [caller_label, role, team]) if {
+	in_team
+	some role in input.caller.roles
+	input.action in data.roles[role]
+}
+
+grant contains sprintf("%s is a member of team %s", [caller_label, team]) if {
+	in_team
+	input.action in data.member_actions
+}
+
+grant contains sprintf("%s has no owning team; any authenticated caller may read it", [asset_label]) if {
+	team == ""
+	input.action in data.shared_read_actions
+}
+
+grant contains sprintf("modelplane itself (%s) may %s", [caller_label, input.action]) if system_action
+
+# Rolling back is a safety action and cancelling one's own request is always
+# fine, so the requester keeps both even after leaving the team.
+grant contains sprintf("%s requested promotion %s", [caller_label, promotion_id]) if {
+	input.action in {"promotion.rollback", "promotion.reject"}
+	own_promotion
+}
+
+# -------------------------------------------------------------------- deny
+
+deny contains "caller is not authenticated" if caller_name == ""
+
+deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if {
+	time.parse_rfc3339_ns(input.caller.expires) <= now_ns
+}
+
+# Team isolation: outside admins, auditors reading, modelplane's own work and
+# a requester's safety actions, callers act only within their teams.
+deny contains sprintf("%s is not a member of team %s, which owns %s", [caller_label, team, asset_label]) if {
+	team != ""
+	not in_team
+	not team_exempt
+}
+
+team_exempt if is_admin
+
+team_exempt if {
+	is_auditor
+	is_read
+}
+
+team_exempt if system_action
+
+team_exempt if {
+	input.action in {"promotion.rollback", "promotion.reject"}
+	own_promotion
+}
+
+# Said outright, so an auditor learns why rather than which role is missing.
+deny contains sprintf("auditors may read but not change anything; %s may not %s", [caller_label, input.action]) if {
+	is_auditor
+	not is_read
+	not is_admin
+	not other_role_grants
+}
+
+other_role_grants if {
+	some role in input.caller.roles
+	input.action in data.roles[role]
+}
+
+deny contains sprintf("%s has no owning team; only admins may change it", [asset_label]) if {
+	team == ""
+	not is_read
+	not is_admin
+	not system_action
+}
+
+# ------------------------------------------------------------- approvals
+
+# Four-eyes cannot be checked without the promotion, so its absence denies.
+deny contains sprintf("%s needs the promotion (input.promotion) to check four-eyes", [input.action]) if {
+	input.action in data.four_eyes_actions
+	not input.promotion
+}
+
+deny contains sprintf(
+	"four-eyes: %s requested promotion %s, so someone else must %s it",
+	[caller_label, promotion_id, trim_prefix(input.action, "promotion.")],
+) if {
+	input.action in data.four_eyes_actions
+	own_promotion
+}
+
+deny contains sprintf("%s has already voted (%s) on promotion %s", [caller_label, vote, promotion_id]) if {
+	input.action == "promotion.approve"
+	some a in object.get(input, ["promotion", "approvals"], [])
+	a.approver == caller_name
+	vote := object.get(a, "decision", "vote")
+}
+
+# A vote counts only for the evidence it was given on.
+deny contains sprintf(
+	"evidence changed since %s reviewed it: the vote is for %s but promotion %s now has %s; review the current evidence and vote again",
+	[caller_label, voted, promotion_id, current],
+) if {
+	input.action == "promotion.approve"
+	voted := object.get(input, ["request", "evidence_hash"], "")
+	current := object.get(input, ["promotion", "evidence_hash"], "")
+	voted != ""
+	current != ""
+	voted != current
+}
+
+# Temporal Web UI actions carry an identity nobody verified (dev mode), so
+# they may not move production forward unless the operator says so.
+deny contains sprintf(
+	"%s in production needs a verified identity; Temporal UI actions are unverified (use the API or CLI, or set allow_unverified_ui_approvals)",
+	[input.action],
+) if {
+	input.caller.method == "temporal-ui"
+	input.action in data.verified_identity_actions
+	production
+	not data.allow_unverified_ui_approvals
+}
+
+tier := t if {
+	t := object.get(input, ["asset", "risk_tier"], "")
+	data.approvals[t]
+} else := data.default_risk_tier
+
+required_approvals := n if {
+	n := data.approvals[tier][env]
+} else := max([n | some n in data.approvals[tier]]) if {
+	count(data.approvals[tier]) > 0
+} else := max([n | some row in data.approvals; some n in row]) if {
+	count(data.approvals) > 0
+} else := 0
+
+# ---------------------------------------------------------------- metrics
+
+deny contains sprintf("%s requires metric %q, which %s does not report", [env, m, version_label]) if {
+	input.action == "promotion.start"
+	some m in object.get(data.required_metrics, env, [])
+	not m in object.keys(metrics)
+}
+
+deny contains sprintf(
+	"%s requires at least %d offline metric(s) (for example accuracy); %s reports %d",
+	[env, n, version_label, count(metrics)],
+) if {
+	input.action == "promotion.start"
+	n := object.get(data.min_metrics, env, 0)
+	count(metrics) < n
+}
+
+# --------------------------------------------------------- change windows
+
+now_ns := time.parse_rfc3339_ns(input.time)
+
+# time.weekday says "Monday"; windows name days by their first three letters.
+weekday := lower(substring(time.weekday(now_ns), 0, 3))
+
+clock := time.clock(now_ns)
+
+default now_text := "at an unknown time"
+
+now_text := sprintf("it is %s %02d:%02d UTC", [weekday, clock[0], clock[1]])
+
+# An override is an exception an admin grants (promotion.override); the
+# system carries it on for the promotion's later steps.
+window_override if {
+	input.promotion.override == true
+	is_admin
+}
+
+window_override if {
+	input.promotion.override == true
+	is_system
+}
+
+# Days match the current UTC day; a window whose start_hour is after its
+# end_hour runs overnight.
+in_window(w) if {
+	weekday in w.days
+	hour_in(w)
+}
+
+hour_in(w) if {
+	w.start_hour <= w.end_hour
+	clock[0] >= w.start_hour
+	clock[0] < w.end_hour
+}
+
+hour_in(w) if {
+	w.start_hour > w.end_hour
+	clock[0] >= w.start_hour
+}
+
+hour_in(w) if {
+	w.start_hour > w.end_hour
+	clock[0] < w.end_hour
+}
+
+windows_open if {
+	some w in data.change_windows[env]
+	in_window(w)
+}
+
+window_names := concat(", ", [sprintf(
+	"%q (%s %02d:00-%02d:00 UTC)",
+	[object.get(w, "name", "unnamed"), concat(",", w.days), w.start_hour, w.end_hour],
+) |
+	some w in data.change_windows[env]
+])
+
+outside_window if {
+	input.action in data.window_actions
+	data.change_windows[env]
+	not windows_open
+}
+
+deny contains sprintf(
+	"%s is outside the %s change windows [%s]; %s (an admin may override)",
+	[input.action, env, window_names, now_text],
+) if {
+	outside_window
+	not window_override
+}
+
+notes contains sprintf("outside the %s change windows [%s]: allowed by override (exception)", [env, window_names]) if {
+	outside_window
+	window_override
+}
+
+active_freeze contains f if {
+	input.action in data.window_actions
+	some f in data.freezes
+	env in object.get(f, "environments", ["production"])
+	now_ns >= time.parse_rfc3339_ns(f.from)
+	now_ns < time.parse_rfc3339_ns(f.to)
+}
+
+deny contains sprintf("change freeze %q is in effect for %s until %s (an admin may override)", [f.name, env, f.to]) if {
+	some f in active_freeze
+	not window_override
+}
+
+notes contains sprintf("change freeze %q: allowed by override (exception)", [f.name]) if {
+	some f in active_freeze
+	window_override
+}
+
+# ---------------------------------------------------------- no-grant text
+
+no_grant_reason := sprintf(
+	"%s (roles: %s) may not %s on %s: it needs %s",
+	[caller_label, roles_text, input.action, asset_label, concat(" or ", sort(needed))],
+)
+
+roles_text := concat(", ", roles) if {
+	roles := [r | some r in input.caller.roles]
+	count(roles) > 0
+} else := "none"
+
+needed contains "role admin"
+
+needed contains "role auditor" if is_read
+
+needed contains sprintf("role %s", [role]) if {
+	some role, actions in data.roles
+	input.action in actions
+}
+
+needed contains "membership of the owning team" if input.action in data.member_actions

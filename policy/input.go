@@ -1,0 +1,170 @@
+package policy
+
+import (
+	"math"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/modelplane/modelplane"
+)
+
+// inputValue builds the policy input as an OPA value directly. Handing OPA a
+// Go value instead makes it round-trip the value through JSON on every
+// decision, several times the cost of building it (see BenchmarkInput).
+// The shape must stay exactly that of json.Marshal(in), so
+// policies can be written and tested against the JSON form; TestInputValue
+// checks the two agree.
+func inputValue(in Input) (ast.Value, error) {
+	kv := make([][2]*ast.Term, 0, 7)
+	kv = append(kv,
+		item(keyAction, str(in.Action)),
+		item(keyCaller, ast.NewTerm(principalValue(in.Caller))),
+		item(keyAsset, ast.NewTerm(assetValue(in.Asset))),
+	)
+	if t := in.Target; t != nil {
+		kv = append(kv, item(keyTarget, ast.ObjectTerm(
+			item(keyName, str(t.Name)),
+			item(keyEnvironment, str(t.Environment)),
+			item(keyProvider, str(t.Provider)),
+		)))
+	}
+	if p := in.Promotion; p != nil {
+		kv = append(kv, item(keyPromotion, ast.NewTerm(promotionValue(p))))
+	}
+	if len(in.Request) > 0 {
+		// Request is free-form; OPA converts its JSON-like values natively.
+		v, err := ast.InterfaceToValue(in.Request)
+		if err != nil {
+			return nil, err
+		}
+		kv = append(kv, item(keyRequest, ast.NewTerm(v)))
+	}
+	kv = append(kv, item(keyTime, str(in.Time.Format(time.RFC3339Nano))))
+	return ast.NewObject(kv...), nil
+}
+
+func item(k, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{k, v} }
+
+// str spares an allocation for the many empty fields.
+func str(s string) *ast.Term {
+	if s == "" {
+		return ast.InternedEmptyString
+	}
+	return ast.StringTerm(s)
+}
+
+// Object keys are built once: OPA treats terms as immutable, so every
+// input can share them.
+var (
+	keyAction       = ast.StringTerm("action")
+	keyApprovals    = ast.StringTerm("approvals")
+	keyApprover     = ast.StringTerm("approver")
+	keyAsset        = ast.StringTerm("asset")
+	keyCaller       = ast.StringTerm("caller")
+	keyDataDomain   = ast.StringTerm("data_domain")
+	keyDecision     = ast.StringTerm("decision")
+	keyEnvironment  = ast.StringTerm("environment")
+	keyEvidenceHash = ast.StringTerm("evidence_hash")
+	keyExpires      = ast.StringTerm("expires")
+	keyID           = ast.StringTerm("id")
+	keyKind         = ast.StringTerm("kind")
+	keyLineage      = ast.StringTerm("lineage")
+	keyMethod       = ast.StringTerm("method")
+	keyMetrics      = ast.StringTerm("metrics")
+	keyName         = ast.StringTerm("name")
+	keyOverride     = ast.StringTerm("override")
+	keyOwner        = ast.StringTerm("owner")
+	keyPromotion    = ast.StringTerm("promotion")
+	keyProvider     = ast.StringTerm("provider")
+	keyRequest      = ast.StringTerm("request")
+	keyRequestedBy  = ast.StringTerm("requested_by")
+	keyRiskTier     = ast.StringTerm("risk_tier")
+	keyRoles        = ast.StringTerm("roles")
+	keyStage        = ast.StringTerm("stage")
+	keyTarget       = ast.StringTerm("target")
+	keyTeam         = ast.StringTerm("team")
+	keyTeams        = ast.StringTerm("teams")
+	keyTime         = ast.StringTerm("time")
+	keyVersion      = ast.StringTerm("version")
+)
+
+func principalValue(p modelplane.Principal) ast.Value {
+	kv := make([][2]*ast.Term, 0, 5)
+	kv = append(kv, item(keyName, str(p.Name)))
+	if len(p.Teams) > 0 {
+		kv = append(kv, item(keyTeams, stringArray(p.Teams)))
+	}
+	kv = append(kv, item(keyRoles, stringArray(p.Roles)), item(keyMethod, str(p.Method)))
+	if p.Expires != nil {
+		kv = append(kv, item(keyExpires, str(p.Expires.Format(time.RFC3339Nano))))
+	}
+	return ast.NewObject(kv...)
+}
+
+func assetValue(a Asset) ast.Value {
+	kv := make([][2]*ast.Term, 0, 9)
+	kv = append(kv,
+		item(keyKind, str(a.Kind)),
+		item(keyName, str(a.Name)),
+		item(keyOwner, str(a.Owner)),
+		item(keyTeam, str(a.Team)),
+		item(keyRiskTier, str(a.RiskTier)),
+		item(keyDataDomain, str(a.DataDomain)),
+		item(keyVersion, str(a.Version)),
+	)
+	if len(a.Metrics) > 0 {
+		m := make([][2]*ast.Term, 0, len(a.Metrics))
+		for k, v := range a.Metrics {
+			// JSON cannot carry NaN or ±Inf; such a metric is no evidence.
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			m = append(m, [2]*ast.Term{ast.StringTerm(k), ast.FloatNumberTerm(v)})
+		}
+		kv = append(kv, item(keyMetrics, ast.ObjectTerm(m...)))
+	}
+	if len(a.Lineage) > 0 {
+		m := make([][2]*ast.Term, 0, len(a.Lineage))
+		for k, v := range a.Lineage {
+			m = append(m, [2]*ast.Term{ast.StringTerm(k), str(v)})
+		}
+		kv = append(kv, item(keyLineage, ast.ObjectTerm(m...)))
+	}
+	return ast.NewObject(kv...)
+}
+
+func promotionValue(p *PromotionInfo) ast.Value {
+	kv := make([][2]*ast.Term, 0, 6)
+	kv = append(kv,
+		item(keyID, str(p.ID)),
+		item(keyRequestedBy, str(p.RequestedBy)),
+		item(keyStage, str(p.Stage)),
+		item(keyEvidenceHash, str(p.EvidenceHash)),
+	)
+	if len(p.Approvals) > 0 {
+		votes := make([]*ast.Term, len(p.Approvals))
+		for i, a := range p.Approvals {
+			votes[i] = ast.ObjectTerm(
+				item(keyApprover, str(a.Approver)),
+				item(keyDecision, str(a.Decision)),
+				item(keyEvidenceHash, str(a.EvidenceHash)),
+			)
+		}
+		kv = append(kv, item(keyApprovals, ast.ArrayTerm(votes...)))
+	}
+	kv = append(kv, item(keyOverride, ast.InternedTerm(p.Override)))
+	return ast.NewObject(kv...)
+}
+
+// stringArray mirrors encoding/json: a nil slice is null, an empty one [].
+func stringArray(ss []string) *ast.Term {
+	if ss == nil {
+		return ast.NullTerm()
+	}
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = str(s)
+	}
+	return ast.ArrayTerm(ts...)
+}
