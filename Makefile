@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin/modelplane
 PKGS    := ./...
 
-.PHONY: all build run test test-integration bench release vet fmt clean
+.PHONY: all build run test test-integration test-reliability fuzz bench release vet fmt clean
 
 all: build
 
@@ -16,12 +16,30 @@ run: build
 
 ## test: every unit and integration test, with the race detector, against real parts
 ##   (the official MCP registry is built from the module proxy once, ≈ 1–3 min, and cached)
+##   (helm, the compose-spec schema and the ServiceMonitor CRD for the deploy checks are
+##   fetched from the Go module proxy once, ≈ a few CPU-minutes, and cached)
 test: vet
 	@hack/ensure-monitoring.sh
 	@hack/ensure-mcp-registry.sh >/dev/null
-	@dsn=$$(hack/ensure-postgres.sh) && nats=$$(hack/ensure-nats.sh) && \
+	@tools=$$(hack/ensure-deploy-tools.sh) && dsn=$$(hack/ensure-postgres.sh) && nats=$$(hack/ensure-nats.sh) && \
+	MODELPLANE_DEPLOY_TOOLS="$$tools" MODELPLANE_REQUIRE_DEPLOY_TOOLS=1 \
 	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" MODELPLANE_TEST_NATS_URL="$$nats" MODELPLANE_REQUIRE_MCP_REGISTRY=1 \
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+
+## test-reliability: kill -9 the worker at every stage boundary, restart dev mid-rollout,
+##   30% injected provider faults, thousands of concurrent promotions, and time-bounded fuzzing
+test-reliability: build
+	@dsn=$$(hack/ensure-postgres.sh) && \
+	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" $(GO) test -race -count=1 -timeout 40m -tags reliability ./reliability/...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 20s
+## fuzz: each fuzz target for FUZZTIME (API request decoding, strategy and analysis specs)
+fuzz:
+	@for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' api/*_test.go | sed 's/func //'); do \
+	  echo "fuzz api $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
+	@for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' *_test.go | sed 's/func //'); do \
+	  echo "fuzz root $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) . || exit 1; done
 
 ## test-integration: suites needing heavy real parts, built or installed on first use:
 ##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),
@@ -33,9 +51,11 @@ test-integration: build
 	hack/ensure-browser.sh
 	$(GO) test -tags e2e -count=1 -timeout 10m -run TestWebUI ./e2e/...
 
-## bench: drift → rollback latency against a bare Temporal baseline (same server, same run)
+## bench: every figure as a ratio against a baseline measured in the same run (see bench/README.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 30x -timeout 20m ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 40m ./bench/...
+	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2000x ./policy/
+	$(GO) test -run '^$$' -bench 'Governance' -benchtime 2000x ./api/
 
 vet:
 	$(GO) vet $(PKGS)

@@ -372,15 +372,17 @@ type Promotion struct {
 	ID string `json:"id"`
 	// Kind is "" for a model version, KindMCPServer for an MCP server version
 	// (then Model is the server's name and Target the channel).
-	Kind              string            `json:"kind,omitempty"`
-	WorkflowID        string            `json:"workflow_id"`
-	Model             string            `json:"model"`
-	Version           string            `json:"version"`
-	Target            string            `json:"target"`
-	Strategy          RolloutStrategy   `json:"strategy"`
-	Analysis          Analysis          `json:"analysis"`
-	Metrics           MetricBounds      `json:"metrics"`
-	ApprovalTimeout   Duration          `json:"approval_timeout"`
+	Kind            string          `json:"kind,omitempty"`
+	WorkflowID      string          `json:"workflow_id"`
+	Model           string          `json:"model"`
+	Version         string          `json:"version"`
+	Target          string          `json:"target"`
+	Strategy        RolloutStrategy `json:"strategy"`
+	Analysis        Analysis        `json:"analysis"`
+	Metrics         MetricBounds    `json:"metrics"`
+	ApprovalTimeout Duration        `json:"approval_timeout"`
+	// EscalateAfter is when a missing quorum is escalated (default: half the approval timeout).
+	EscalateAfter     Duration          `json:"escalate_after,omitempty"`
 	RequestedBy       string            `json:"requested_by"`
 	Stage             string            `json:"stage"`
 	Status            string            `json:"status"`
@@ -497,6 +499,7 @@ const (
 	EventPromotionStarted   = "dev.modelplane.promotion.started"
 	EventStageChanged       = "dev.modelplane.promotion.stage_changed"
 	EventApproved           = "dev.modelplane.promotion.approved"
+	EventApprovalEscalated  = "dev.modelplane.promotion.approval_escalated"
 	EventPromotionFinished  = "dev.modelplane.promotion.finished"
 	EventRolledBack         = "dev.modelplane.promotion.rolled_back"
 	EventDeploymentRollback = "dev.modelplane.deployment.rolled_back"
@@ -516,6 +519,8 @@ func EventFor(r AuditRecord) (Event, bool) {
 		typ = EventStageChanged
 	case r.Action == "approved":
 		typ = EventApproved
+	case r.Action == "approval_escalated":
+		typ = EventApprovalEscalated
 	case r.Action == "finished":
 		typ = EventPromotionFinished
 	case r.Action == "rollback" && r.Decision == "rolled_back" && r.PromotionID != "":

@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/telemetry"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -41,6 +43,13 @@ type Activities struct {
 	// re-validated (default 1h).
 	MCPRegistry        *mcpregistry.Client
 	MCPRevalidateEvery time.Duration
+	// Policy decides lifecycle transitions (nil: governance off, all allowed).
+	Policy *policy.Engine
+	// Directory names the roles and teams of a principal known only by name
+	// (an unverified Web UI vote in dev mode); nil: such callers have none.
+	Directory func(name string) (modelplane.Principal, bool)
+	// Metrics, when set, records lifecycle figures.
+	Metrics *telemetry.Metrics
 }
 
 // PublishInput is a batch of lifecycle events.
@@ -104,7 +113,9 @@ func (a *Activities) Register(ctx context.Context, in VersionRef) (modelplane.Op
 	if err != nil {
 		return modelplane.Op{}, err
 	}
+	start := time.Now()
 	op, err := p.RegisterVersion(ctx, t, v)
+	a.timed(t, "register", start, err)
 	return op, nonRetryable(err)
 }
 
@@ -125,7 +136,9 @@ func (a *Activities) AwaitOp(ctx context.Context, in OpInput) (modelplane.OpStat
 	if err != nil {
 		return modelplane.OpStatus{}, err
 	}
+	start := time.Now()
 	st, err := p.Poll(ctx, t, in.Op)
+	a.timed(t, "poll", start, err)
 	if err != nil {
 		return st, nonRetryable(err)
 	}
@@ -217,8 +230,10 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateRe
 	if err != nil {
 		return ValidateResult{}, err
 	}
+	report := modelplane.ValidateCandidate(m, v, t, d.Stable, in.Metrics)
+	report.EvidenceHash = EvidenceHash(v, report)
 	return ValidateResult{
-		Report:            modelplane.ValidateCandidate(m, v, t, d.Stable, in.Metrics),
+		Report:            report,
 		RiskTier:          m.RiskTier,
 		RequiredApprovals: modelplane.RequiredApprovals(m.RiskTier, t),
 		Stable:            d.Stable,
@@ -245,7 +260,9 @@ func (a *Activities) SetTraffic(ctx context.Context, in TrafficInput) (modelplan
 	if err != nil {
 		return modelplane.Op{}, err
 	}
+	start := time.Now()
 	op, err := p.SetTraffic(ctx, t, in.Model, in.Split, in.MutationID)
+	a.timed(t, "set_traffic", start, err)
 	return op, nonRetryable(err)
 }
 
@@ -285,7 +302,9 @@ func (a *Activities) Health(ctx context.Context, in HealthInput) (modelplane.Hea
 	if err != nil {
 		return modelplane.Health{}, err
 	}
+	start := time.Now()
 	h, err := p.Health(ctx, t, in.Model, in.Version, in.Window.D())
+	a.timed(t, "health", start, err)
 	return h, nonRetryable(err)
 }
 
@@ -313,7 +332,9 @@ func (a *Activities) Retire(ctx context.Context, in VersionRef) (modelplane.Op, 
 	if err != nil {
 		return modelplane.Op{}, err
 	}
+	start := time.Now()
 	op, err := p.Retire(ctx, t, in.Model, in.Version)
+	a.timed(t, "retire", start, err)
 	return op, nonRetryable(err)
 }
 
@@ -341,7 +362,49 @@ func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) error
 			return fmt.Errorf("promotion: %w", err)
 		}
 	}
+	a.observe(in)
 	return nil
+}
+
+// observe turns the lifecycle records just written into metrics. A retried
+// batch may count twice: metrics are rates, the audit trail is the record.
+func (a *Activities) observe(in ProgressInput) {
+	if a.Metrics == nil {
+		return
+	}
+	kind := "model"
+	if in.Promotion != nil && in.Promotion.Kind != "" {
+		kind = in.Promotion.Kind
+	}
+	for _, r := range in.Audit {
+		switch r.Action {
+		case "stage":
+			status, _ := r.Details["status"].(string)
+			a.Metrics.PromotionTransition(kind, r.Decision, status, r.Target)
+		case "rollback":
+			if r.Decision == "rolled_back" {
+				cause, _ := r.Details["cause"].(string)
+				a.Metrics.Rollback(cause, r.Target)
+			}
+		case "approved":
+			if s, ok := r.Details["waited_seconds"].(float64); ok {
+				a.Metrics.ApprovalWait(r.Target, time.Duration(s*float64(time.Second)))
+			}
+		case "analysis":
+			check, _ := r.Details["check"].(string)
+			if check == "" {
+				check = "provider_health"
+			}
+			a.Metrics.AnalysisResult(check, r.Decision)
+		}
+	}
+}
+
+// timed records one call to a serving platform.
+func (a *Activities) timed(t modelplane.Target, op string, start time.Time, err error) {
+	if a.Metrics != nil {
+		a.Metrics.ProviderCall(t.Provider, op, time.Since(start), err)
+	}
 }
 
 // GuardianState is what the guardian needs each turn.

@@ -13,6 +13,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/providers/mcp"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
@@ -265,7 +266,7 @@ func (a *Activities) EnsureRevalidation(ctx context.Context, in MCPRef) error {
 	_, err := a.Temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:   RevalidationScheduleID(in.Name, in.Channel),
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
-		Action: &client.ScheduleWorkflowAction{ID: RevalidationScheduleID(in.Name, in.Channel), Workflow: MCPRevalidateWorkflow, TaskQueue: TaskQueue,
+		Action: &client.ScheduleWorkflowAction{ID: RevalidationScheduleID(in.Name, in.Channel), Workflow: MCPRevalidateWorkflow, TaskQueue: activity.GetInfo(ctx).TaskQueue,
 			Args: []any{MCPRef{Name: in.Name, Channel: in.Channel}}, StaticSummary: fmt.Sprintf("Re-validate MCP server %s on channel %s", in.Name, in.Channel)},
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {

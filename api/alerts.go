@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/policy"
 )
 
 // AlertLabels names the labels that carry model, target and version.
@@ -71,6 +72,9 @@ func (s *Server) alertmanager(c echo.Context) error {
 	if w.Version != "4" {
 		return modelplane.FieldError("version", "only Alertmanager webhook version 4 is understood, got %q", w.Version)
 	}
+	// Alertmanager is a caller like any other: it needs drift.report on each
+	// alert's model (checked below); the batch itself is allowed to arrive.
+	c.Set(decisionKey, modelplane.PolicyDecision{Allow: true, Reasons: []string{"alert batch received; each alert is decided on its model"}})
 	labels := s.AlertLabels.withDefaults()
 	out := []AlertOutcome{}
 	for i, a := range w.Alerts {
@@ -104,8 +108,18 @@ func (s *Server) alertmanager(c echo.Context) error {
 			out = append(out, o)
 			continue
 		}
-		if _, err := s.Store.GetModel(ctx, d.Model); err != nil {
+		m, err := s.Store.GetModel(ctx, d.Model)
+		if err != nil {
 			o.Outcome, o.Why = "ignored", err.Error()
+			out = append(out, o)
+			continue
+		}
+		in := policy.Input{Action: policy.ActionDriftReport, Asset: modelAsset(m, nil)}
+		if t, err := s.Store.GetTarget(ctx, d.Target); err == nil {
+			in.Target = targetInfo(t)
+		}
+		if _, err := s.authorize(c, in); err != nil {
+			o.Outcome, o.Why = "denied", err.Error()
 			out = append(out, o)
 			continue
 		}

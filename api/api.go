@@ -16,17 +16,27 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/identity"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/telemetry"
 	"go.temporal.io/sdk/client"
 )
 
 // Server holds what the handlers use.
 type Server struct {
-	Store     *store.Store
-	Temporal  client.Client
-	Identity  Identity
+	Store    *store.Store
+	Temporal client.Client
+	// Auth resolves bearer credentials (static tokens, OIDC JWTs).
+	Auth identity.Authenticator
+	// Policy decides every action; nil turns governance off (benchmarks only).
+	Policy *policy.Engine
+	// Metrics, when set, records request and policy figures.
+	Metrics *telemetry.Metrics
+	// TaskQueue is where promotions start ("": modelplane's default).
+	TaskQueue string
 	Providers modelplane.Providers
 	// AlertLabels names the alert labels that carry model, target and version.
 	AlertLabels AlertLabels
@@ -45,7 +55,7 @@ type Server struct {
 type route struct {
 	method, path string
 	handler      func(*Server, echo.Context) error
-	roles        []string // empty: any authenticated caller; nil with public: no auth
+	action       string // the policy action the handler asks about (documentation; handlers decide)
 	public       bool
 	summary      string
 	body         string // request schema name, for the OpenAPI document
@@ -58,36 +68,42 @@ var routes = []route{
 	{method: "GET", path: "/readyz", handler: (*Server).readyz, public: true, summary: "Readiness: store and Temporal reachable", status: 200},
 	{method: "GET", path: "/openapi.json", handler: (*Server).openapi, public: true, summary: "This document", status: 200},
 
-	{method: "POST", path: "/v1/models", handler: (*Server).createModel, roles: []string{RoleRequester, RoleAdmin}, summary: "Register a model", body: "Model", status: 201},
-	{method: "GET", path: "/v1/models", handler: (*Server).listModels, summary: "List models", status: 200},
-	{method: "GET", path: "/v1/models/:name", handler: (*Server).getModel, summary: "Get a model", status: 200},
-	{method: "POST", path: "/v1/models/:name/versions", handler: (*Server).createVersion, roles: []string{RoleRequester, RoleAdmin}, summary: "Register a version", body: "Version", status: 201},
-	{method: "GET", path: "/v1/models/:name/versions", handler: (*Server).listVersions, summary: "List a model's versions", status: 200},
-	{method: "GET", path: "/v1/models/:name/versions/:version", handler: (*Server).getVersion, summary: "Get a version", status: 200},
+	{method: "POST", path: "/v1/models", handler: (*Server).createModel, action: "model.create", summary: "Register a model", body: "Model", status: 201},
+	{method: "GET", path: "/v1/models", handler: (*Server).listModels, action: "model.read", summary: "List models", status: 200},
+	{method: "GET", path: "/v1/models/:name", handler: (*Server).getModel, action: "model.read", summary: "Get a model", status: 200},
+	{method: "POST", path: "/v1/models/:name/versions", handler: (*Server).createVersion, action: "version.create", summary: "Register a version", body: "Version", status: 201},
+	{method: "GET", path: "/v1/models/:name/versions", handler: (*Server).listVersions, action: "model.read", summary: "List a model's versions", status: 200},
+	{method: "PUT", path: "/v1/models/:name/versions/:version/metrics", handler: (*Server).setMetrics, action: "version.create", summary: "Record a new evaluation of a version; running promotions re-validate and approvals on the old evidence stop counting", body: "MetricsRequest", status: 200},
+	{method: "GET", path: "/v1/models/:name/versions/:version/provenance", handler: (*Server).provenance, action: "provenance.read", summary: "Who requested, who approved on which evidence, policy decisions, traffic timeline, rollbacks and causes", status: 200},
+	{method: "GET", path: "/v1/scorecard", handler: (*Server).scorecard, action: "scorecard.read", summary: "Governance scorecard: ownership, explicit policy coverage, provenance latency, override rate", status: 200},
+	{method: "GET", path: "/v1/audit/export", handler: (*Server).exportAudit, action: "audit.export", summary: "Audit records as JSON Lines with their hash chain (same filters as /v1/audit)", status: 200},
+	{method: "GET", path: "/v1/audit/verify", handler: (*Server).verifyAudit, action: "audit.read", summary: "Verify the audit hash chain; names the first edited, deleted or reordered record", status: 200},
+	{method: "GET", path: "/v1/policy", handler: (*Server).policyStatus, action: "audit.read", summary: "The live policy: version, when loaded, last reload error", status: 200},
+	{method: "GET", path: "/v1/models/:name/versions/:version", handler: (*Server).getVersion, action: "model.read", summary: "Get a version", status: 200},
 
-	{method: "POST", path: "/v1/targets", handler: (*Server).createTarget, roles: []string{RoleAdmin}, summary: "Create a target", body: "Target", status: 201},
-	{method: "GET", path: "/v1/targets", handler: (*Server).listTargets, summary: "List targets", status: 200},
+	{method: "POST", path: "/v1/targets", handler: (*Server).createTarget, action: "target.create", summary: "Create a target", body: "Target", status: 201},
+	{method: "GET", path: "/v1/targets", handler: (*Server).listTargets, action: "target.read", summary: "List targets", status: 200},
 
-	{method: "POST", path: "/v1/promotions", handler: (*Server).createPromotion, roles: []string{RoleRequester, RoleAdmin}, summary: "Start a promotion (Idempotency-Key honoured)", body: "PromotionRequest", status: 202},
-	{method: "GET", path: "/v1/promotions", handler: (*Server).listPromotions, summary: "List promotions (?model=&target=&status=)", status: 200},
-	{method: "GET", path: "/v1/promotions/:id", handler: (*Server).getPromotion, summary: "Get a promotion: stage, status, traffic, approvals, analysis, history", status: 200},
-	{method: "POST", path: "/v1/promotions/:id/approvals", handler: (*Server).approve, roles: []string{RoleApprover, RoleAdmin}, summary: "Approve or reject as the caller", body: "ApprovalRequest", status: 200},
-	{method: "POST", path: "/v1/promotions/:id/rollback", handler: (*Server).rollback, summary: "Roll a promotion back now", body: "RollbackRequest", status: 202},
-	{method: "POST", path: "/v1/promotions/:id/decision", handler: (*Server).decide, roles: []string{RoleApprover, RoleAdmin}, summary: "Resolve an inconclusive analysis", body: "DecisionRequest", status: 200},
+	{method: "POST", path: "/v1/promotions", handler: (*Server).createPromotion, action: "promotion.start", summary: "Start a promotion (Idempotency-Key honoured)", body: "PromotionRequest", status: 202},
+	{method: "GET", path: "/v1/promotions", handler: (*Server).listPromotions, action: "promotion.read", summary: "List promotions (?model=&target=&status=)", status: 200},
+	{method: "GET", path: "/v1/promotions/:id", handler: (*Server).getPromotion, action: "promotion.read", summary: "Get a promotion: stage, status, traffic, approvals, analysis, history", status: 200},
+	{method: "POST", path: "/v1/promotions/:id/approvals", handler: (*Server).approve, action: "promotion.approve", summary: "Approve or reject as the caller", body: "ApprovalRequest", status: 200},
+	{method: "POST", path: "/v1/promotions/:id/rollback", handler: (*Server).rollback, action: "promotion.rollback", summary: "Roll a promotion back now", body: "RollbackRequest", status: 202},
+	{method: "POST", path: "/v1/promotions/:id/decision", handler: (*Server).decide, action: "promotion.decide", summary: "Resolve an inconclusive analysis", body: "DecisionRequest", status: 200},
 
-	{method: "POST", path: "/v1/mcp/servers", handler: (*Server).createMCPServer, roles: []string{RoleRequester, RoleAdmin}, summary: "Register an MCP server version", body: "MCPServerRequest", status: 201},
-	{method: "GET", path: "/v1/mcp/servers", handler: (*Server).listMCPServers, summary: "List MCP server versions (?name=)", status: 200},
-	{method: "GET", path: "/v1/mcp/channels", handler: (*Server).listMCPChannels, summary: "List MCP channels (which version each serves)", status: 200},
-	{method: "POST", path: "/v1/mcp/promotions", handler: (*Server).createMCPPromotion, roles: []string{RoleRequester, RoleAdmin}, summary: "Validate, approve, publish and move a channel to an MCP server version (approve and roll back via /v1/promotions/{id})", body: "MCPPromotionRequest", status: 202},
+	{method: "POST", path: "/v1/mcp/servers", handler: (*Server).createMCPServer, action: "mcp.create", summary: "Register an MCP server version", body: "MCPServerRequest", status: 201},
+	{method: "GET", path: "/v1/mcp/servers", handler: (*Server).listMCPServers, action: "mcp.read", summary: "List MCP server versions (?name=)", status: 200},
+	{method: "GET", path: "/v1/mcp/channels", handler: (*Server).listMCPChannels, action: "mcp.read", summary: "List MCP channels (which version each serves)", status: 200},
+	{method: "POST", path: "/v1/mcp/promotions", handler: (*Server).createMCPPromotion, action: "mcp.promote", summary: "Validate, approve, publish and move a channel to an MCP server version (approve and roll back via /v1/promotions/{id})", body: "MCPPromotionRequest", status: 202},
 
-	{method: "POST", path: "/v1/signals/drift", handler: (*Server).drift, summary: "Report drift; rolls back what serves the model", body: "DriftSignal", status: 202},
-	{method: "GET", path: "/v1/deployments", handler: (*Server).listDeployments, summary: "List deployments", status: 200},
-	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, summary: "Get a deployment", status: 200},
-	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
+	{method: "POST", path: "/v1/signals/drift", handler: (*Server).drift, action: "drift.report", summary: "Report drift; rolls back what serves the model", body: "DriftSignal", status: 202},
+	{method: "GET", path: "/v1/deployments", handler: (*Server).listDeployments, action: "deployment.read", summary: "List deployments", status: 200},
+	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, action: "deployment.read", summary: "Get a deployment", status: 200},
+	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, action: "audit.read", summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
-	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
-	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
+	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
+	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, action: "sim.health", summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }
 
 // RouteInfo is one served route.
@@ -113,11 +129,15 @@ func (s *Server) Handler() http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	e.Use(telemetry.EchoTracing())
+	if s.Metrics != nil {
+		e.Use(telemetry.EchoMiddleware(s.Metrics))
+	}
 	for _, r := range routes {
 		r := r
 		h := func(c echo.Context) error { return r.handler(s, c) }
 		if !r.public {
-			h = s.authenticate(r.roles, h)
+			h = s.authenticate(s.checkAuthorized(h))
 		}
 		e.Add(r.method, r.path, h)
 	}
@@ -127,7 +147,7 @@ func (s *Server) Handler() http.Handler {
 
 const principalKey = "principal"
 
-func (s *Server) authenticate(roles []string, next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get("Authorization")
 		token, ok := strings.CutPrefix(h, "Bearer ")
@@ -140,30 +160,19 @@ func (s *Server) authenticate(roles []string, next echo.HandlerFunc) echo.Handle
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="modelplane"`)
 			return modelplane.Errorf(modelplane.EUnauthorized, "missing bearer token (Authorization: Bearer <token>)")
 		}
-		p, ok := s.Identity.Authenticate(strings.TrimSpace(token))
-		if !ok {
+		p, err := s.Auth.Authenticate(c.Request().Context(), strings.TrimSpace(token))
+		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="modelplane", error="invalid_token"`)
-			return modelplane.Errorf(modelplane.EUnauthorized, "invalid token")
-		}
-		if len(roles) > 0 && !hasRole(p, roles) {
-			return modelplane.Errorf(modelplane.EForbidden, "%s (role %s) may not do this; needs one of: %s", p.Name, p.Role, strings.Join(roles, ", "))
+			// identity's errors never carry the credential.
+			return modelplane.Errorf(modelplane.EUnauthorized, "invalid token: %v", err)
 		}
 		c.Set(principalKey, p)
 		return next(c)
 	}
 }
 
-func hasRole(p Principal, roles []string) bool {
-	for _, r := range roles {
-		if p.Role == r {
-			return true
-		}
-	}
-	return false
-}
-
-func caller(c echo.Context) Principal {
-	p, _ := c.Get(principalKey).(Principal)
+func caller(c echo.Context) modelplane.Principal {
+	p, _ := c.Get(principalKey).(modelplane.Principal)
 	return p
 }
 

@@ -47,17 +47,18 @@ func newHarness(t *testing.T, withWorker bool) *harness {
 	kit := testkit.New(t, ":memory:")
 	c := ts.GetDefaultClient()
 	kit.Activities.Temporal = c
+	kit.Activities.Policy = governance(t)
 	id, err := api.NewTokens([]api.Token{
-		{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"]},
-		{Name: "dave", Role: api.RoleRequester, Secret: tokens["dave"]},
-		{Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"]},
-		{Name: "carol", Role: api.RoleApprover, Secret: tokens["carol"]},
-		{Name: "admin", Role: api.RoleAdmin, Secret: tokens["admin"]},
+		{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"], Teams: []string{"growth"}},
+		{Name: "dave", Role: api.RoleRequester, Secret: tokens["dave"], Teams: []string{"growth"}},
+		{Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"], Teams: []string{"growth"}},
+		{Name: "carol", Role: api.RoleApprover, Secret: tokens["carol"], Teams: []string{"growth"}},
+		{Name: "admin", Role: api.RoleAdmin, Secret: tokens["admin"], Teams: []string{"growth"}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Identity: id, Providers: kit.Activities.Providers, Sim: kit.Sim}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: id, Policy: governance(t), Providers: kit.Activities.Providers, Sim: kit.Sim}).Handler())
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, ts: ts, kit: kit, client: c, url: srv.URL}
 	if withWorker {

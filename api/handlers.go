@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
@@ -32,6 +34,9 @@ func (s *Server) createModel(c echo.Context) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionModelCreate, Asset: modelAsset(m, nil)}); err != nil {
+		return err
+	}
 	m.CreatedAt = time.Time{}
 	m, err := s.Store.CreateModel(c.Request().Context(), m)
 	if err != nil {
@@ -46,12 +51,21 @@ func (s *Server) listModels(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"models": ms})
+	out := []modelplane.Model{}
+	for _, m := range ms {
+		if s.visible(c, policy.ActionModelRead, policy.KindModel, m.Team) {
+			out = append(out, m)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"models": out})
 }
 
 func (s *Server) getModel(c echo.Context) error {
 	m, err := s.Store.GetModel(c.Request().Context(), c.Param("name"))
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionModelRead, Asset: modelAsset(m, nil)}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, m)
@@ -74,15 +88,76 @@ func (s *Server) createVersion(c echo.Context) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	v, err := s.Store.CreateVersion(c.Request().Context(), v)
+	m, err := s.Store.GetModel(c.Request().Context(), v.Model)
 	if err != nil {
 		return err
 	}
-	s.audit(c, "version_created", "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"artifact_uri": v.ArtifactURI, "lineage": v.Lineage})
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionVersionCreate, Asset: modelAsset(m, &v)}); err != nil {
+		return err
+	}
+	v, err = s.Store.CreateVersion(c.Request().Context(), v)
+	if err != nil {
+		return err
+	}
+	rec := s.record(c, "version_created", "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"artifact_uri": v.ArtifactURI, "lineage": v.Lineage, "metrics": v.Metrics})
+	rec.Version = v.Version
+	s.write(c, rec)
 	return c.JSON(http.StatusCreated, v)
 }
 
+// MetricsRequest is the body of PUT /v1/models/{name}/versions/{version}/metrics.
+type MetricsRequest struct {
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+// setMetrics records a new evaluation of a version. Running promotions of
+// it re-validate, and approvals given on the old evidence stop counting.
+func (s *Server) setMetrics(c echo.Context) error {
+	ctx := c.Request().Context()
+	var r MetricsRequest
+	if err := bind(c, &r); err != nil {
+		return err
+	}
+	if len(r.Metrics) == 0 {
+		return modelplane.FieldError("metrics", "is required: at least one metric")
+	}
+	m, err := s.Store.GetModel(ctx, c.Param("name"))
+	if err != nil {
+		return err
+	}
+	v, err := s.Store.GetVersion(ctx, m.Name, c.Param("version"))
+	if err != nil {
+		return err
+	}
+	v.Metrics = r.Metrics
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionVersionCreate, Asset: modelAsset(m, &v), Request: map[string]any{"update": "metrics"}}); err != nil {
+		return err
+	}
+	if v, err = s.Store.SetVersionMetrics(ctx, m.Name, v.Version, r.Metrics); err != nil {
+		return err
+	}
+	ps, err := s.Store.ListPromotions(ctx, store.PromotionFilter{Model: m.Name, Status: modelplane.StatusRunning})
+	if err != nil {
+		return err
+	}
+	var signalled []string
+	for _, p := range ps {
+		if p.Version == v.Version && p.Kind == "" {
+			if err := s.Temporal.SignalWorkflow(ctx, p.WorkflowID, "", workflows.EvidenceChanged, nil); err == nil {
+				signalled = append(signalled, p.ID)
+			}
+		}
+	}
+	rec := s.record(c, "evidence_updated", "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"metrics": v.Metrics, "promotions": signalled})
+	rec.Version = v.Version
+	s.write(c, rec)
+	return c.JSON(http.StatusOK, map[string]any{"version": v, "promotions_revalidating": signalled})
+}
+
 func (s *Server) listVersions(c echo.Context) error {
+	if _, err := s.readModel(c, c.Param("name")); err != nil {
+		return err
+	}
 	vs, err := s.Store.ListVersions(c.Request().Context(), c.Param("name"))
 	if err != nil {
 		return err
@@ -91,6 +166,9 @@ func (s *Server) listVersions(c echo.Context) error {
 }
 
 func (s *Server) getVersion(c echo.Context) error {
+	if _, err := s.readModel(c, c.Param("name")); err != nil {
+		return err
+	}
 	v, err := s.Store.GetVersion(c.Request().Context(), c.Param("name"), c.Param("version"))
 	if err != nil {
 		return err
@@ -106,6 +184,9 @@ func (s *Server) createTarget(c echo.Context) error {
 		return err
 	}
 	if err := t.Validate(); err != nil {
+		return err
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionTargetCreate, Asset: policy.Asset{Kind: policy.KindTarget, Name: t.Name}, Target: targetInfo(t)}); err != nil {
 		return err
 	}
 	prov, err := s.Providers.Provider(t.Provider)
@@ -130,6 +211,9 @@ func (s *Server) createTarget(c echo.Context) error {
 }
 
 func (s *Server) listTargets(c echo.Context) error {
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionTargetRead, Asset: policy.Asset{Kind: policy.KindTarget}}); err != nil {
+		return err
+	}
 	ts, err := s.Store.ListTargets(c.Request().Context())
 	if err != nil {
 		return err
@@ -175,6 +259,9 @@ func (s *Server) createPromotion(c echo.Context) error {
 		}
 		r.Version = v.Version
 	}
+	if err := s.authorizeStart(c, r); err != nil {
+		return err
+	}
 	p, created, err := activities.PreparePromotion(ctx, s.Store, s.Providers, r, who.Name, c.Request().Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
@@ -185,7 +272,9 @@ func (s *Server) createPromotion(c echo.Context) error {
 	if err := s.startPromotion(ctx, p); err != nil {
 		return err
 	}
-	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": p.Strategy})
+	rec := s.record(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": p.Strategy})
+	rec.Version = p.Version
+	s.write(c, rec)
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
 }
 
@@ -206,7 +295,7 @@ func (s *Server) startPromotion(ctx context.Context, p modelplane.Promotion) err
 // recorded on the promotion.
 func (s *Server) startWorkflow(ctx context.Context, p modelplane.Promotion, summary, details string) error {
 	opts := client.StartWorkflowOptions{
-		ID: p.WorkflowID, TaskQueue: workflows.TaskQueue,
+		ID: p.WorkflowID, TaskQueue: s.taskQueue(),
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, // a promotion id runs once
 		StaticSummary:         summary, StaticDetails: details,
 	}
@@ -236,12 +325,25 @@ func (s *Server) listPromotions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"promotions": ps})
+	teams, err := s.teamsOf(c.Request().Context(), ps)
+	if err != nil {
+		return err
+	}
+	out := []modelplane.Promotion{}
+	for _, p := range ps {
+		if s.visible(c, policy.ActionPromotionRead, kindOf(p), teams[p.Kind+"/"+p.Model]) {
+			out = append(out, p)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"promotions": out})
 }
 
 func (s *Server) getPromotion(c echo.Context) error {
 	p, err := s.Store.GetPromotion(c.Request().Context(), c.Param("id"))
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorizePromotion(c, policy.ActionPromotionRead, p, nil); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, p)
@@ -251,6 +353,9 @@ func (s *Server) getPromotion(c echo.Context) error {
 type ApprovalRequest struct {
 	Decision string `json:"decision"`
 	Comment  string `json:"comment"`
+	// EvidenceHash, if given, must match the promotion's current evidence:
+	// the approver says which evidence they reviewed.
+	EvidenceHash string `json:"evidence_hash"`
 }
 
 func (s *Server) approve(c echo.Context) error {
@@ -266,11 +371,20 @@ func (s *Server) approve(c echo.Context) error {
 		return err
 	}
 	who := caller(c)
-	if who.Name == p.RequestedBy {
-		s.audit(c, "approval_denied", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "why": "four-eyes: requester cannot approve"})
-		return modelplane.Errorf(modelplane.EForbidden, "%s requested promotion %s and cannot approve it (four-eyes)", who.Name, p.ID)
+	action := policy.ActionPromotionApprove
+	if r.Decision == "reject" {
+		action = policy.ActionPromotionReject
 	}
-	return s.update(c, p, workflows.Approve, workflows.Vote{Approver: who.Name, Decision: r.Decision, Comment: r.Comment, Via: "api"}, http.StatusOK)
+	evidence := r.EvidenceHash
+	if evidence == "" && p.Validation != nil {
+		evidence = p.Validation.EvidenceHash
+	}
+	d, err := s.authorizePromotion(c, action, p, map[string]any{"evidence_hash": evidence, "decision": r.Decision})
+	if err != nil {
+		return err
+	}
+	return s.update(c, p, workflows.Approve, workflows.Vote{Approver: who.Name, Decision: r.Decision, Comment: r.Comment, Via: "api",
+		EvidenceHash: evidence, Teams: who.Teams, Roles: who.Roles, Method: who.Method, PolicyDecision: d.ID}, http.StatusOK)
 }
 
 // RollbackRequest is the body of POST /v1/promotions/{id}/rollback.
@@ -288,6 +402,9 @@ func (s *Server) rollback(c echo.Context) error {
 	}
 	p, err := s.Store.GetPromotion(c.Request().Context(), c.Param("id"))
 	if err != nil {
+		return err
+	}
+	if _, err := s.authorizePromotion(c, policy.ActionPromotionRollback, p, map[string]any{"reason": r.Reason}); err != nil {
 		return err
 	}
 	return s.update(c, p, workflows.Rollback, workflows.RollbackRequest{Actor: caller(c).Name, Reason: r.Reason}, http.StatusAccepted)
@@ -310,6 +427,15 @@ func (s *Server) decide(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Promoting despite an inconclusive analysis is an exception to the
+	// rules, asked as an override; rolling back is an ordinary decision.
+	action := policy.ActionPromotionDecide
+	if r.Decision == "promote" {
+		action = policy.ActionPromotionOverride
+	}
+	if _, err := s.authorizePromotion(c, action, p, map[string]any{"decision": r.Decision}); err != nil {
+		return err
+	}
 	return s.update(c, p, workflows.Decide, workflows.Decision{Actor: caller(c).Name, Decision: r.Decision}, http.StatusOK)
 }
 
@@ -330,7 +456,9 @@ func (s *Server) update(c echo.Context, p modelplane.Promotion, name string, arg
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &app):
-			s.audit(c, name+"_refused", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "error": app.Message()})
+			rec := s.record(c, name+"_refused", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "error": app.Message()})
+			rec.Version = p.Version
+			s.write(c, rec)
 			return modelplane.Errorf(modelplane.EConflict, "%s", app.Message())
 		case errors.As(err, &nf):
 			return modelplane.Errorf(modelplane.EConflict, "promotion %s is no longer running", p.ID)
@@ -364,11 +492,16 @@ func (s *Server) drift(c echo.Context) error {
 	if d.Source == "" {
 		d.Source = caller(c).Name
 	}
-	if _, err := s.Store.GetModel(ctx, d.Model); err != nil {
+	m, err := s.Store.GetModel(ctx, d.Model)
+	if err != nil {
 		return modelplane.NotFoundAs(err, "model")
 	}
-	if _, err := s.Store.GetTarget(ctx, d.Target); err != nil {
+	t, err := s.Store.GetTarget(ctx, d.Target)
+	if err != nil {
 		return modelplane.NotFoundAs(err, "target")
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionDriftReport, Asset: modelAsset(m, nil), Target: targetInfo(t), Request: map[string]any{"metric": d.Metric}}); err != nil {
+		return err
 	}
 	affected, err := s.routeDrift(ctx, d)
 	if err != nil {
@@ -418,10 +551,24 @@ func (s *Server) listDeployments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"deployments": ds})
+	out := []modelplane.Deployment{}
+	for _, d := range ds {
+		m, err := s.Store.GetModel(c.Request().Context(), d.Model)
+		team := m.Team
+		if err != nil {
+			team = "" // an MCP channel or a removed model: shared rules apply
+		}
+		if s.visible(c, policy.ActionDeploymentRead, policy.KindModel, team) {
+			out = append(out, d)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deployments": out})
 }
 
 func (s *Server) getDeployment(c echo.Context) error {
+	if _, err := s.readModelAs(c, c.Param("model"), policy.ActionDeploymentRead); err != nil {
+		return err
+	}
 	d, found, err := s.Store.GetDeployment(c.Request().Context(), c.Param("model"), c.Param("target"))
 	if err != nil {
 		return err
@@ -433,13 +580,9 @@ func (s *Server) getDeployment(c echo.Context) error {
 }
 
 func (s *Server) listAudit(c echo.Context) error {
-	f := store.AuditFilter{Model: c.QueryParam("model"), PromotionID: c.QueryParam("promotion"), Actor: c.QueryParam("actor")}
-	if since := c.QueryParam("since"); since != "" {
-		t, err := time.Parse(time.RFC3339, since)
-		if err != nil {
-			return modelplane.FieldError("since", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-		}
-		f.Since = t
+	f, err := s.auditFilter(c, policy.ActionAuditRead)
+	if err != nil {
+		return err
 	}
 	recs, err := s.Store.ListAudit(c.Request().Context(), f)
 	if err != nil {
@@ -448,15 +591,153 @@ func (s *Server) listAudit(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"records": recs})
 }
 
+// exportAudit streams the audit trail as JSON Lines, chain fields included,
+// so `modelplane audit verify --file` can check an export offline.
+func (s *Server) exportAudit(c echo.Context) error {
+	f, err := s.auditFilter(c, policy.ActionAuditExport)
+	if err != nil {
+		return err
+	}
+	f.Limit = -1
+	s.write(c, s.record(c, "audit_exported", "audit", f.Model, "", map[string]any{"filter": f}))
+	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = s.Store.ExportAudit(c.Request().Context(), c.Response(), f)
+	return err
+}
+
+// auditFilter reads the query and asks the policy: a model's trail is its
+// team's to read; the whole trail is for auditors and admins.
+func (s *Server) auditFilter(c echo.Context, action string) (store.AuditFilter, error) {
+	q := c.QueryParam
+	f := store.AuditFilter{Model: q("model"), Version: q("version"), PromotionID: q("promotion"), Actor: q("actor"), Action: q("action")}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q(t.name); v != "" {
+			tm, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return f, modelplane.FieldError(t.name, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+			*t.dst = tm
+		}
+	}
+	if v := q("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return f, modelplane.FieldError("limit", "must be a positive integer")
+		}
+		f.Limit = n
+	}
+	asset := policy.Asset{Kind: policy.KindModel}
+	if f.PromotionID != "" && f.Model == "" {
+		if p, err := s.Store.GetPromotion(c.Request().Context(), f.PromotionID); err == nil {
+			f.Model = p.Model
+		}
+	}
+	if f.Model != "" {
+		if m, err := s.Store.GetModel(c.Request().Context(), f.Model); err == nil {
+			asset = modelAsset(m, nil)
+		} else if m, err := s.latestMCP(c.Request().Context(), f.Model); err == nil {
+			asset = policy.Asset{Kind: policy.KindMCPServer, Name: m.Name, Team: m.Team, Owner: m.Owner, RiskTier: string(m.RiskTier)}
+		} else {
+			asset.Name = f.Model
+		}
+	}
+	_, err := s.authorize(c, policy.Input{Action: action, Asset: asset})
+	return f, err
+}
+
+func (s *Server) latestMCP(ctx context.Context, name string) (modelplane.MCPServer, error) {
+	ms, err := s.Store.ListMCPServers(ctx, name)
+	if err != nil || len(ms) == 0 {
+		return modelplane.MCPServer{}, modelplane.Errorf(modelplane.ENotFound, "no MCP server %q", name)
+	}
+	return ms[len(ms)-1], nil
+}
+
 // audit records an API action; a failure is logged, not fatal to the request.
 func (s *Server) audit(c echo.Context, action, subject, model, target string, details map[string]any) {
-	rec := modelplane.AuditRecord{Key: "api/" + randomHex(12), Time: time.Now().UTC(), Actor: caller(c).Name, Action: action, Subject: subject, Model: model, Target: target, Details: details}
-	if id, ok := details["promotion_id"].(string); ok {
-		rec.PromotionID = id
+	s.write(c, s.record(c, action, subject, model, target, details))
+}
+
+// readModel loads a model and asks whether the caller may read it.
+func (s *Server) readModel(c echo.Context, name string) (modelplane.Model, error) {
+	return s.readModelAs(c, name, policy.ActionModelRead)
+}
+
+func (s *Server) readModelAs(c echo.Context, name, action string) (modelplane.Model, error) {
+	m, err := s.Store.GetModel(c.Request().Context(), name)
+	if err != nil {
+		return m, err
 	}
-	if err := s.Store.AppendAudit(context.WithoutCancel(c.Request().Context()), rec); err != nil {
-		s.Logger.Error("audit write failed", "action", action, "error", err)
+	_, err = s.authorize(c, policy.Input{Action: action, Asset: modelAsset(m, nil)})
+	return m, err
+}
+
+// authorizeStart asks whether the caller may start this promotion: the
+// model, the version's metrics and lineage, and the target's environment.
+func (s *Server) authorizeStart(c echo.Context, r PromotionRequest) error {
+	ctx := c.Request().Context()
+	m, err := s.Store.GetModel(ctx, r.Model)
+	if err != nil {
+		return modelplane.NotFoundAs(err, "model")
 	}
+	in := policy.Input{Action: policy.ActionPromotionStart, Asset: modelAsset(m, nil), Request: map[string]any{"strategy": r.Strategy.Type}}
+	if v, err := s.Store.GetVersion(ctx, r.Model, r.Version); err == nil {
+		in.Asset = modelAsset(m, &v)
+	}
+	if t, err := s.Store.GetTarget(ctx, r.Target); err == nil {
+		in.Target = targetInfo(t)
+	}
+	_, err = s.authorize(c, in)
+	return err
+}
+
+// authorizePromotion asks about an action on an existing promotion.
+func (s *Server) authorizePromotion(c echo.Context, action string, p modelplane.Promotion, req map[string]any) (modelplane.PolicyDecision, error) {
+	in, err := s.promotionInput(c.Request().Context(), action, p)
+	if err != nil {
+		return modelplane.PolicyDecision{}, err
+	}
+	in.Request = req
+	return s.authorize(c, in)
+}
+
+func kindOf(p modelplane.Promotion) string {
+	if p.Kind == modelplane.KindMCPServer {
+		return policy.KindMCPServer
+	}
+	return policy.KindModel
+}
+
+// teamsOf maps kind/name to the owning team of each promotion's asset.
+func (s *Server) teamsOf(ctx context.Context, ps []modelplane.Promotion) (map[string]string, error) {
+	out := map[string]string{}
+	for _, p := range ps {
+		key := p.Kind + "/" + p.Model
+		if _, ok := out[key]; ok {
+			continue
+		}
+		if p.Kind == modelplane.KindMCPServer {
+			if m, err := s.latestMCP(ctx, p.Model); err == nil {
+				out[key] = m.Team
+			}
+			continue
+		}
+		if m, err := s.Store.GetModel(ctx, p.Model); err == nil {
+			out[key] = m.Team
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) taskQueue() string {
+	if s.TaskQueue != "" {
+		return s.TaskQueue
+	}
+	return workflows.TaskQueue
 }
 
 // --- dev-mode simulator ---
@@ -519,6 +800,13 @@ func (s *Server) simHealth(c echo.Context) error {
 	}
 	if r.Drift != nil {
 		h.Drift = *r.Drift
+	}
+	m, err := s.Store.GetModel(ctx, r.Model)
+	if err != nil {
+		return modelplane.NotFoundAs(err, "model")
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionSimHealth, Asset: modelAsset(m, nil)}); err != nil {
+		return err
 	}
 	if err := s.Sim.SetHealth(ctx, target, r.Model, version, h); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/workflows"
 )
 
@@ -47,6 +48,9 @@ func (s *Server) createMCPServer(c echo.Context) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionMCPCreate, Asset: mcpAsset(m)}); err != nil {
+		return err
+	}
 	m, err := s.Store.CreateMCPServer(c.Request().Context(), m)
 	if err != nil {
 		return err
@@ -60,7 +64,13 @@ func (s *Server) listMCPServers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"servers": ms})
+	out := []modelplane.MCPServer{}
+	for _, m := range ms {
+		if s.visible(c, policy.ActionMCPRead, policy.KindMCPServer, m.Team) {
+			out = append(out, m)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"servers": out})
 }
 
 func (s *Server) listMCPChannels(c echo.Context) error {
@@ -68,7 +78,17 @@ func (s *Server) listMCPChannels(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"channels": cs})
+	out := []modelplane.MCPChannel{}
+	for _, ch := range cs {
+		team := ""
+		if m, err := s.latestMCP(c.Request().Context(), ch.Server); err == nil {
+			team = m.Team
+		}
+		if s.visible(c, policy.ActionMCPRead, policy.KindMCPServer, team) {
+			out = append(out, ch)
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"channels": out})
 }
 
 // createMCPPromotion starts the same Promotion workflow as for models, of
@@ -91,6 +111,10 @@ func (s *Server) createMCPPromotion(c echo.Context) error {
 	m, err := s.Store.GetMCPServer(ctx, r.Name, r.Version)
 	if err != nil {
 		return modelplane.NotFoundAs(err, "version")
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionMCPPromote, Asset: mcpAsset(m),
+		Target: &policy.TargetInfo{Name: r.Channel, Environment: "production", Provider: "mcp-registry"}}); err != nil {
+		return err
 	}
 	if m.Status == modelplane.MCPQuarantined || m.Status == modelplane.MCPRejected {
 		return modelplane.FieldError("version", "%s@%s is %s (%s): register a new version", m.Name, m.Version, m.Status, m.StatusReason)
@@ -120,6 +144,12 @@ func (s *Server) createMCPPromotion(c echo.Context) error {
 	if err := s.startWorkflow(ctx, p, summary, details); err != nil {
 		return err
 	}
-	s.audit(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "kind": p.Kind})
+	rec := s.record(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "kind": p.Kind})
+	rec.Version = p.Version
+	s.write(c, rec)
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
+}
+
+func mcpAsset(m modelplane.MCPServer) policy.Asset {
+	return policy.Asset{Kind: policy.KindMCPServer, Name: m.Name, Owner: m.Owner, Team: m.Team, RiskTier: string(m.RiskTier), Version: m.Version}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/internal/registrytest"
 	"github.com/modelplane/modelplane/providers/mcp/mcptest"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
@@ -30,7 +31,7 @@ func TestMCPServerLifecycle(t *testing.T) {
 	h := newHarness(t, false)
 	rc := mcpregistry.New(reg.URL, mcpregistry.TokenFunc(func(context.Context) (string, error) { return reg.Token(ns, "publish", "edit"), nil }))
 	h.kit.Activities.MCPRegistry = rc
-	srv := httptest.NewServer((&api.Server{Store: h.kit.Store, Temporal: h.client, Identity: mustTokens(t), Providers: h.kit.Activities.Providers}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: h.kit.Store, Temporal: h.client, Auth: mustTokens(t), Policy: governance(t), Providers: h.kit.Activities.Providers}).Handler())
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
 	h.startWorker()
@@ -165,9 +166,9 @@ func hasAction(recs []modelplane.AuditRecord, action string) bool {
 	return false
 }
 
-func mustTokens(t *testing.T) api.Identity {
+func mustTokens(t *testing.T) *identity.Tokens {
 	t.Helper()
-	id, err := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"]}, {Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"]}})
+	id, err := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"], Teams: []string{"growth"}}, {Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"], Teams: []string{"growth"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

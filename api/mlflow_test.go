@@ -31,8 +31,9 @@ func mlflowHarness(t *testing.T) (*harness, *mlflowtest.Server) {
 		t.Fatal(err)
 	}
 	h.kit.Activities.MLflow = c
-	id, _ := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"]}, {Name: "admin", Role: api.RoleAdmin, Secret: tokens["admin"]}})
-	srv := httptest.NewServer((&api.Server{Store: h.kit.Store, Temporal: h.client, Identity: id, Providers: h.kit.Activities.Providers,
+	h.kit.Activities.Policy = governance(t)
+	id, _ := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"], Teams: []string{"growth"}}, {Name: "admin", Role: api.RoleAdmin, Secret: tokens["admin"], Teams: []string{"growth"}}})
+	srv := httptest.NewServer((&api.Server{Store: h.kit.Store, Temporal: h.client, Auth: id, Policy: governance(t), Providers: h.kit.Activities.Providers,
 		MLflow: c, MLflowWebhookSecret: webhookSecret}).Handler())
 	t.Cleanup(srv.Close)
 	h.url = srv.URL

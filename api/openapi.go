@@ -18,6 +18,7 @@ var bodies = map[string]any{
 	"Target":              modelplane.Target{},
 	"PromotionRequest":    PromotionRequest{},
 	"ApprovalRequest":     ApprovalRequest{},
+	"MetricsRequest":      MetricsRequest{},
 	"RollbackRequest":     RollbackRequest{},
 	"DecisionRequest":     DecisionRequest{},
 	"DriftSignal":         modelplane.DriftSignal{},

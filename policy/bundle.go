@@ -256,6 +256,9 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
+	for k, v := range e.overrides {
+		data[k] = v // the operator's settings win over the bundle's
+	}
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
 		rego.SetRegoVersion(ast.RegoV1),

@@ -143,10 +143,17 @@ type Option func(*Engine)
 // Status times; tests pin it.
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
+// WithData sets top-level data documents over the bundle's, e.g.
+// {"allow_unverified_ui_approvals": true} for `modelplane dev`.
+func WithData(overrides map[string]any) Option {
+	return func(e *Engine) { e.overrides = overrides }
+}
+
 // Engine answers policy questions. It is safe for concurrent use.
 type Engine struct {
-	dir string
-	now func() time.Time
+	dir       string
+	now       func() time.Time
+	overrides map[string]any
 
 	cur atomic.Pointer[compiled] // swapped whole, so Decide never locks
 

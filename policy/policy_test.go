@@ -544,3 +544,25 @@ func TestDefaultBundleFormatted(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWithDataOverridesBundle(t *testing.T) {
+	in := Input{Action: ActionPromotionApprove,
+		Caller:    modelplane.Principal{Name: "bob", Teams: []string{"fraud"}, Roles: []string{"approver"}, Method: modelplane.AuthUI},
+		Asset:     Asset{Kind: KindModel, Name: "m", Team: "fraud", RiskTier: "high"},
+		Target:    &TargetInfo{Name: "prod", Environment: "production"},
+		Promotion: &PromotionInfo{ID: "p1", RequestedBy: "alice"}}
+	strict, err := New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := strict.Decide(context.Background(), in); d.Allow {
+		t.Fatalf("an unverified UI approval in production must be refused by default: %+v", d)
+	}
+	dev, err := New("", WithData(map[string]any{"allow_unverified_ui_approvals": true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := dev.Decide(context.Background(), in); !d.Allow {
+		t.Fatalf("with the dev override it must be allowed: %+v", d)
+	}
+}

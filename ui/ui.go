@@ -19,6 +19,9 @@ import (
 type Config struct {
 	Host, TemporalAddress, Namespace string
 	Port                             int
+	// CodecEndpoint, if set, is where the UI decodes encrypted payloads
+	// (modelplane's /codec); the signed-in user's access token goes with it.
+	CodecEndpoint string
 }
 
 // Server is a running Web UI.
@@ -40,6 +43,9 @@ func Start(c Config) (*Server, error) {
 		Host: c.Host, Port: c.Port, TemporalGRPCAddress: c.TemporalAddress, EnableUI: true,
 		DefaultNamespace: c.Namespace, DisableNewsFetch: true, HideLogs: true,
 		CORS: config.CORS{CookieInsecure: true},
+	}
+	if c.CodecEndpoint != "" {
+		cfg.Codec.Endpoint, cfg.Codec.PassAccessToken, cfg.Codec.IncludeCredentials = c.CodecEndpoint, true, true
 	}
 	s := &Server{srv: server.NewServer(server_options.WithConfigProvider(cfg)), URL: "http://" + addr}
 	go func() { _ = s.srv.Start() }()

@@ -5,8 +5,10 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/config"
 	"github.com/modelplane/modelplane/workflows"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
@@ -22,10 +24,23 @@ func Register(r worker.Registry, a *activities.Activities) {
 
 // Options tune the worker.
 type Options struct {
-	// MaxConcurrentActivities bounds activity slots (0: SDK default).
-	MaxConcurrentActivities int
+	// TaskQueue to poll ("": modelplane's default).
+	TaskQueue string
+	// MaxConcurrentActivities and MaxConcurrentWorkflowTasks bound the
+	// worker's slots; the pollers say how many long polls run at once (0: SDK defaults).
+	MaxConcurrentActivities    int
+	MaxConcurrentWorkflowTasks int
+	ActivityPollers            int
+	WorkflowPollers            int
 	// StopTimeout is how long a stopping worker lets in-flight activities finish.
-	StopTimeout time.Duration
+	StopTimeout  time.Duration
+	Interceptors []interceptor.WorkerInterceptor
+}
+
+// FromConfig maps the worker section of the config.
+func FromConfig(c config.Worker) Options {
+	return Options{TaskQueue: c.TaskQueue, MaxConcurrentActivities: c.MaxConcurrentActivities, MaxConcurrentWorkflowTasks: c.MaxConcurrentWorkflows,
+		ActivityPollers: c.ActivityPollers, WorkflowPollers: c.WorkflowPollers, StopTimeout: c.StopTimeout.D()}
 }
 
 // New creates a worker on modelplane's task queue.
@@ -33,9 +48,16 @@ func New(c client.Client, a *activities.Activities, o Options) worker.Worker {
 	if o.StopTimeout == 0 {
 		o.StopTimeout = 15 * time.Second
 	}
-	w := worker.New(c, workflows.TaskQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
-		WorkerStopTimeout:                  o.StopTimeout,
+	if o.TaskQueue == "" {
+		o.TaskQueue = workflows.TaskQueue
+	}
+	w := worker.New(c, o.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
+		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
+		MaxConcurrentActivityTaskPollers:       o.ActivityPollers,
+		MaxConcurrentWorkflowTaskPollers:       o.WorkflowPollers,
+		WorkerStopTimeout:                      o.StopTimeout,
+		Interceptors:                           o.Interceptors,
 	})
 	Register(w, a)
 	return w

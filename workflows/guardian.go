@@ -135,8 +135,14 @@ type guardian struct {
 }
 
 func (g *guardian) add(ctx workflow.Context, action, actor, decision string, details map[string]any) {
+	// The record concerns the version that was serving: the one rolled back
+	// from, when there is one.
+	version := g.in.Stable
+	if from, ok := details["from"].(string); ok && from != "" {
+		version = from
+	}
 	g.audit.add(ctx, modelplane.AuditRecord{Actor: actor, Action: action, Subject: g.in.Model + " on " + g.in.Target,
-		Model: g.in.Model, Target: g.in.Target, Decision: decision, Details: details})
+		Model: g.in.Model, Version: version, Target: g.in.Target, Decision: decision, Details: details})
 }
 
 func (g *guardian) flush(ctx workflow.Context, dep *modelplane.Deployment) {

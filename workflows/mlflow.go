@@ -25,7 +25,7 @@ func MLflowReconcile(ctx workflow.Context) (activities.ReconcileResult, error) {
 	}
 	for _, p := range res.Start {
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID: p.WorkflowID, TaskQueue: TaskQueue,
+			WorkflowID: p.WorkflowID, TaskQueue: workflow.GetInfo(ctx).TaskQueueName,
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			StaticSummary:         fmt.Sprintf("Promote %s %s → %s (%s), requested by MLflow reconciliation", p.Model, p.Version, p.Target, p.Strategy.Type),

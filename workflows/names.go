@@ -47,7 +47,19 @@ type Vote struct {
 	Comment  string `json:"comment,omitempty"`
 	// Via is set by the API ("api"); Web UI signals leave it empty.
 	Via string `json:"via,omitempty"`
+	// EvidenceHash is the evidence the approver reviewed (default: the current one).
+	EvidenceHash string `json:"evidence_hash,omitempty"`
+	// Who the approver is, as the API (or the Temporal frontend's
+	// authorizer) established it; empty from an unauthenticated Web UI.
+	Teams          []string `json:"teams,omitempty"`
+	Roles          []string `json:"roles,omitempty"`
+	Method         string   `json:"method,omitempty"`
+	PolicyDecision string   `json:"policy_decision,omitempty"`
 }
+
+// EvidenceChanged tells a promotion its version's evidence changed (new
+// metrics, a new validation run): approvals given on the old evidence stop counting.
+const EvidenceChanged = "evidence_changed"
 
 // RollbackRequest asks to roll back a promotion or a deployment.
 type RollbackRequest struct {

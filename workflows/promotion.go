@@ -9,6 +9,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/policy"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -43,6 +44,10 @@ type promotion struct {
 	native   bool // the target's platform runs canaries itself
 	// published are event deliveries in flight; the promotion waits for them before it ends.
 	published []workflow.Future
+	// gov: transitions and votes are decided by the policy engine (governance).
+	gov bool
+	// evidenceStale: the version's evidence changed; validate again.
+	evidenceStale bool
 }
 
 // Promotion is the lifecycle of one version on one target:
@@ -56,6 +61,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 		return w.p, err
 	}
 	w.ops = awaitsOps(ctx)
+	w.gov = workflow.GetVersion(ctx, "governance", workflow.DefaultVersion, 1) == 1
 	if w.p.Kind == modelplane.KindMCPServer {
 		return w.mcpLifecycle(ctx), nil
 	}
@@ -76,9 +82,22 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	w.p.Validation, w.p.RequiredApprovals, w.stable, w.tier = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.RiskTier
 	w.p.StableVersion = vr.Stable
 	w.native = vr.Native && w.ops
-	w.audit.add(ctx, w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report}))
+	rec := w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report})
+	rec.EvidenceHash = vr.Report.EvidenceHash
+	w.audit.add(ctx, rec)
 	if !vr.Report.Passed {
 		return w.finish(ctx, modelplane.StatusFailedValidation, "validation failed: "+strings.Join(vr.Report.Failed(), ", ")), nil
+	}
+	if w.gov {
+		// The policy decides whether this transition may happen at all and
+		// how many approvals it needs (never fewer than the target asks).
+		d, ok := w.authorize(ctx, "promotion.start", systemCaller, nil)
+		if !ok {
+			return w.finish(ctx, modelplane.StatusFailedValidation, "policy: "+d.Reason()), nil
+		}
+		if d.RequiredApprovals > w.p.RequiredApprovals {
+			w.p.RequiredApprovals = d.RequiredApprovals
+		}
 	}
 
 	// Approve.
@@ -116,7 +135,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 
 func (w *promotion) record(action, actor, decision string, details map[string]any) modelplane.AuditRecord {
 	return modelplane.AuditRecord{Actor: actor, Action: action, Subject: w.p.Model + "@" + w.p.Version + " → " + w.p.Target,
-		PromotionID: w.p.ID, Model: w.p.Model, Target: w.p.Target, Decision: decision, Details: details}
+		PromotionID: w.p.ID, Model: w.p.Model, Version: w.p.Version, Target: w.p.Target, Decision: decision, Details: details}
 }
 
 // --- handlers ---
@@ -127,7 +146,9 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, Approve, func(ctx workflow.Context, v Vote) (modelplane.Promotion, error) {
-		w.vote(ctx, v, "update")
+		if err := w.vote(ctx, v, "update"); err != nil {
+			return w.p, temporal.NewApplicationErrorWithOptions(err.Error(), "PolicyDenied", temporal.ApplicationErrorOptions{NonRetryable: true})
+		}
 		return w.p, nil
 	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, v Vote) error { return w.checkVote(v) },
 		Description: `Approve or reject: {"approver": "name", "decision": "approve|reject", "comment": "..."}`}); err != nil {
@@ -154,6 +175,8 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 		Description: `Roll back now. Payload: {"actor": "your-name", "reason": "why"}`})
 	decideCh := workflow.GetSignalChannelWithOptions(ctx, Decide, workflow.SignalChannelOptions{
 		Description: `Resolve an inconclusive analysis. Payload: {"actor": "your-name", "decision": "promote" or "rollback"}`})
+	evidenceCh := workflow.GetSignalChannelWithOptions(ctx, EvidenceChanged, workflow.SignalChannelOptions{
+		Description: `The version's evidence changed (sent by modelplane): approvals given on the old evidence stop counting`})
 	driftCh := workflow.GetSignalChannelWithOptions(ctx, Drift, workflow.SignalChannelOptions{
 		Description: `Drift detected: {"metric": "psi", "score": 0.4, "source": "monitor"} — rolls back and requests retraining`})
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -168,7 +191,11 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 					w.dirty = true
 					return
 				}
-				w.vote(ctx, v, "signal")
+				_ = w.vote(ctx, v, "signal") // a denial is audited; a signal has no caller to answer
+			})
+			sel.AddReceive(evidenceCh, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				w.evidenceStale, w.dirty = true, true
 			})
 			sel.AddReceive(rollbackCh, func(c workflow.ReceiveChannel, _ bool) {
 				var r RollbackRequest
@@ -223,7 +250,7 @@ func (w *promotion) checkVote(v Vote) error {
 	if v.Approver == w.p.RequestedBy {
 		return fmt.Errorf("%s requested this promotion and cannot approve it (four-eyes)", v.Approver)
 	}
-	for _, a := range w.p.Approvals {
+	for _, a := range w.current() {
 		if a.Approver == v.Approver {
 			return fmt.Errorf("%s has already voted (%s)", v.Approver, a.Decision)
 		}
@@ -231,13 +258,117 @@ func (w *promotion) checkVote(v Vote) error {
 	return nil
 }
 
-func (w *promotion) vote(ctx workflow.Context, v Vote, via string) {
+func (w *promotion) vote(ctx workflow.Context, v Vote, via string) error {
 	if v.Via != "" {
 		via = v.Via
 	}
-	w.p.Approvals = append(w.p.Approvals, modelplane.Approval{Approver: v.Approver, Decision: v.Decision, Comment: v.Comment, Via: via, At: workflow.Now(ctx).UTC()})
-	w.audit.add(ctx, w.record("vote", v.Approver, v.Decision, map[string]any{"via": via, "comment": v.Comment}))
+	a := modelplane.Approval{Approver: v.Approver, Decision: v.Decision, Comment: v.Comment, Via: via, At: workflow.Now(ctx).UTC()}
+	var decision *modelplane.PolicyDecision
+	if w.gov {
+		// Every vote — API, update or Web UI signal — goes through the policy.
+		who := modelplane.Principal{Name: v.Approver, Teams: v.Teams, Roles: v.Roles, Method: v.Method}
+		if who.Method == "" {
+			who.Method = modelplane.AuthUI
+		}
+		a.Method = who.Method
+		a.EvidenceHash = w.evidenceHash()
+		if v.EvidenceHash != "" {
+			a.EvidenceHash = v.EvidenceHash
+		}
+		action := "promotion.approve"
+		if v.Decision == "reject" {
+			action = "promotion.reject"
+		}
+		d, ok := w.authorize(ctx, action, who, map[string]any{"evidence_hash": a.EvidenceHash, "decision": v.Decision, "via": via})
+		if !ok {
+			rec := w.record("approval_denied", v.Approver, v.Decision, map[string]any{"via": via, "method": who.Method, "error": d.Reason()})
+			rec.Policy, rec.EvidenceHash = &d, a.EvidenceHash
+			w.audit.add(ctx, rec)
+			w.dirty = true
+			return errors.New(d.Reason())
+		}
+		a.PolicyDecision, decision = d.ID, &d
+	}
+	w.p.Approvals = append(w.p.Approvals, a)
+	rec := w.record("vote", v.Approver, v.Decision, map[string]any{"via": via, "comment": v.Comment, "method": a.Method})
+	rec.Policy, rec.EvidenceHash = decision, a.EvidenceHash
+	w.audit.add(ctx, rec)
 	w.dirty = true
+	return nil
+}
+
+// systemCaller is modelplane itself deciding a transition (timers, analysis).
+var systemCaller = modelplane.Principal{Name: "modelplane", Method: modelplane.AuthSystem}
+
+// evidenceHash is the evidence approvals bind to now.
+func (w *promotion) evidenceHash() string {
+	if w.p.Validation == nil {
+		return ""
+	}
+	return w.p.Validation.EvidenceHash
+}
+
+// authorize asks the policy engine (through an activity, so the answer is
+// in history) and audits the decision. An engine failure denies, except for
+// rollbacks, which are safety actions and proceed.
+func (w *promotion) authorize(ctx workflow.Context, action string, who modelplane.Principal, req map[string]any) (modelplane.PolicyDecision, bool) {
+	pi := &policy.PromotionInfo{ID: w.p.ID, RequestedBy: w.p.RequestedBy, Stage: w.p.Stage, EvidenceHash: w.evidenceHash()}
+	for _, a := range w.current() {
+		pi.Approvals = append(pi.Approvals, policy.ApprovalInfo{Approver: a.Approver, Decision: a.Decision, EvidenceHash: a.EvidenceHash})
+	}
+	kind := ""
+	if w.p.Kind == modelplane.KindMCPServer {
+		kind = modelplane.KindMCPServer
+	}
+	in := activities.AuthorizeInput{Action: action, Caller: who, Kind: kind, Model: w.p.Model, Version: w.p.Version, Target: w.p.Target, Promotion: pi, Request: req}
+	var d modelplane.PolicyDecision
+	if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.Authorize, in).Get(ctx, &d); err != nil {
+		d = modelplane.PolicyDecision{Reasons: []string{"policy engine unavailable: " + errText(err)}}
+		if action == "promotion.rollback" {
+			d.Allow = true
+		}
+	}
+	if who.Method == modelplane.AuthSystem {
+		rec := w.record("policy_decision", who.Name, map[bool]string{true: "allow", false: "deny"}[d.Allow], map[string]any{"action": action})
+		rec.Policy = &d
+		w.audit.add(ctx, rec)
+	}
+	return d, d.Allow
+}
+
+// current are the votes given on the current evidence: only they count.
+func (w *promotion) current() []modelplane.Approval {
+	ev := w.evidenceHash()
+	var out []modelplane.Approval
+	for _, a := range w.p.Approvals {
+		if ev == "" || a.EvidenceHash == "" || a.EvidenceHash == ev {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// revalidate runs validation again after the evidence changed; approvals on
+// the old evidence stop counting. It returns a terminal status if the new
+// evidence fails validation.
+func (w *promotion) revalidate(ctx workflow.Context) (status, reason string) {
+	w.evidenceStale = false
+	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
+	var vr activities.ValidateResult
+	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
+		return modelplane.StatusFailed, "validate: " + errText(err)
+	}
+	old := w.evidenceHash()
+	w.p.Validation = &vr.Report
+	if vr.Report.EvidenceHash != old {
+		rec := w.record("evidence_changed", "system", "revalidated", map[string]any{"previous": old, "report": vr.Report, "approvals_voided": len(w.p.Approvals) - len(w.current())})
+		rec.EvidenceHash = vr.Report.EvidenceHash
+		w.audit.add(ctx, rec)
+	}
+	if !vr.Report.Passed {
+		return modelplane.StatusFailedValidation, "validation failed: " + strings.Join(vr.Report.Failed(), ", ")
+	}
+	return "", ""
 }
 
 func (w *promotion) checkRollback(r RollbackRequest) error {
@@ -377,15 +508,25 @@ func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 		timeout = modelplane.DefaultApprovalTimeout
 	}
 	start := workflow.Now(ctx)
-	escalateAt, expireAt := start.Add(timeout/2), start.Add(timeout)
+	escalateAfter := timeout / 2
+	if d := w.p.EscalateAfter.D(); d > 0 && d < timeout {
+		escalateAfter = d
+	}
+	escalateAt, expireAt := start.Add(escalateAfter), start.Add(timeout)
 	escalated := false
 	for {
+		if w.evidenceStale {
+			if status, reason := w.revalidate(ctx); status != "" {
+				return status, reason
+			}
+			w.flush(ctx, nil)
+		}
 		approvals, rejectedBy := w.tally()
 		if rejectedBy != "" {
 			return modelplane.StatusRejected, "rejected by " + rejectedBy
 		}
 		if approvals >= required {
-			w.audit.add(ctx, w.record("approved", "system", "approve", map[string]any{"approvals": w.p.Approvals}))
+			w.audit.add(ctx, w.record("approved", "system", "approve", map[string]any{"approvals": w.p.Approvals, "waited_seconds": workflow.Now(ctx).Sub(start).Seconds()}))
 			return "", ""
 		}
 		if w.abort != nil {
@@ -408,7 +549,7 @@ func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 		}
 		if !escalated {
 			escalated = true
-			w.audit.add(ctx, w.record("approval_escalated", "system", "escalate", map[string]any{"waited": timeout / 2, "approvals": approvals, "required": required}))
+			w.audit.add(ctx, w.record("approval_escalated", "system", "escalate", map[string]any{"waited": escalateAfter.String(), "approvals": approvals, "required": required}))
 			w.flush(ctx, nil)
 			continue
 		}
@@ -417,7 +558,7 @@ func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 }
 
 func (w *promotion) tally() (approvals int, rejectedBy string) {
-	for _, a := range w.p.Approvals {
+	for _, a := range w.current() {
 		switch a.Decision {
 		case "approve":
 			approvals++
@@ -529,6 +670,13 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 			split := modelplane.TrafficSplit{w.p.Version: weight}
 			if weight < 100 {
 				split[w.stable] = 100 - weight
+			}
+			if w.gov {
+				// Each step is a transition: a closed change window stops it.
+				if d, ok := w.authorize(ctx, "promotion.step", systemCaller, map[string]any{"weight": weight}); !ok {
+					w.abort = &abort{Cause: "policy", Actor: "system", Reason: fmt.Sprintf("policy stopped canary step %d%%: %s", weight, d.Reason())}
+					return false
+				}
 			}
 			if err = w.setTraffic(ctx, split, fmt.Sprintf("canary step %d%%", weight)); err != nil {
 				break
@@ -767,7 +915,7 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 func (w *promotion) handOver(ctx workflow.Context, u GuardianUpdate) {
 	sig, _ := json.Marshal(u)
 	start, _ := json.Marshal(GuardianInput{Model: w.p.Model, Target: w.p.Target})
-	in := activities.SignalWithStartInput{WorkflowID: GuardianWorkflowID(w.p.Model, w.p.Target), WorkflowType: GuardianWorkflow, TaskQueue: TaskQueue,
+	in := activities.SignalWithStartInput{WorkflowID: GuardianWorkflowID(w.p.Model, w.p.Target), WorkflowType: GuardianWorkflow, TaskQueue: workflow.GetInfo(ctx).TaskQueueName,
 		Signal: Promoted, SignalArg: sig, StartArg: start, Summary: fmt.Sprintf("Guarding %s on %s", w.p.Model, w.p.Target)}
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.SignalWithStart, in).Get(ctx, nil); err != nil {
 		w.audit.add(ctx, w.record("guardian_handover_failed", "system", "", map[string]any{"error": errText(err)}))
@@ -789,6 +937,10 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 		// Nothing to return to: traffic stays where it is, a human decides.
 		w.audit.add(ctx, w.record("rollback", a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; no previous version to roll back to — needs a human")
+	}
+	if w.gov {
+		// Asked and recorded, never blocking: a rollback is a safety action.
+		w.authorize(ctx, "promotion.rollback", systemCaller, map[string]any{"cause": a.Cause, "requested_by": a.Actor})
 	}
 	split := modelplane.TrafficSplit{w.stable: 100}
 	in := activities.TrafficInput{Model: w.p.Model, Target: w.p.Target, Split: split, MutationID: w.nextMutation()}

@@ -12,7 +12,9 @@ import (
 
 func main() {
 	if err := rootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
+		if err != errBroken {
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -29,7 +31,7 @@ func rootCmd() *cobra.Command {
 	for _, c := range client {
 		f.add(c)
 	}
-	root.AddCommand(devCmd(), serverCmd(), workerCmd())
+	root.AddCommand(devCmd(), serverCmd(), workerCmd(), auditCmd(), migrateCmd(), tokenCmd(), policyCmd(), configCmd())
 	root.AddCommand(client...)
 	return root
 }

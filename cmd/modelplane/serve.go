@@ -10,12 +10,17 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/codec"
+	"github.com/modelplane/modelplane/config"
+	"github.com/modelplane/modelplane/identity"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/kserve"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
@@ -24,6 +29,7 @@ import (
 	"github.com/modelplane/modelplane/providers/vertex"
 	"github.com/modelplane/modelplane/sinks"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/telemetry"
 	"github.com/modelplane/modelplane/temporalserver"
 	"github.com/modelplane/modelplane/ui"
 	mpworker "github.com/modelplane/modelplane/worker"
@@ -36,60 +42,113 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 )
 
-// backend is what server, worker and dev share: the store, providers and a Temporal client.
+// backend is what server, worker and dev share: the store, providers, a
+// Temporal client, the policy engine and telemetry.
 type backend struct {
+	cfg      config.Config
 	store    *store.Store
 	sim      *sim.Provider
 	provs    modelplane.ProviderSet
 	temporal client.Client
 	log      *slog.Logger
+	metrics  *telemetry.Metrics
+	policy   *policy.Engine
+	keys     *codec.Keyring
 	// mlflow is set when MLFLOW_TRACKING_URI is.
 	mlflow *mlflow.Client
 	// mcpRegistry is set when MODELPLANE_MCP_REGISTRY_URL is.
 	mcpRegistry *mcpregistry.Client
 	mcpEvery    time.Duration
+	stopTracing func(context.Context) error
+	stopPolicy  context.CancelFunc
+	// credentials lets the embedded Temporal server know our own clients.
+	credentials client.Credentials
 }
 
-func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace string) (*backend, error) {
-	st, err := store.Open(dsn)
+func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
+	b := &backend{cfg: cfg, log: log, metrics: telemetry.NewMetrics()}
+	var err error
+	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), envOr(codec.EnvKeysFile, cfg.Codec.KeysFile)); err != nil {
+		return nil, err
+	}
+	if b.policy, err = policy.New(cfg.Policy.Dir, popts...); err != nil {
+		return nil, fmt.Errorf("policy %s: %w", cfg.Policy.Dir, err)
+	}
+	if cfg.Policy.Dir != "" {
+		pctx, cancel := context.WithCancel(context.Background())
+		b.stopPolicy = cancel
+		go b.policy.Watch(pctx, cfg.Policy.ReloadEvery.D(), func(err error) { log.Error("policy reload refused; the last good policy stays", "error", err) })
+	}
+	b.stopTracing, err = telemetry.SetupTracing(ctx, telemetry.TracingConfig{Exporter: cfg.Tracing.Exporter, Endpoint: cfg.Tracing.Endpoint, Insecure: cfg.Tracing.Insecure, SampleRatio: cfg.Tracing.SampleRatio})
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	st, err := store.Open(cfg.DB)
 	if err != nil {
 		return nil, err
 	}
+	b.store = st
 	sp, err := sim.New(st.DB(), st)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: temporalAddr, Namespace: namespace,
-		Logger: tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))})
+	b.sim = sp
+	apiKey, err := config.Secret(os.Getenv, "MODELPLANE_TEMPORAL_API_KEY", cfg.Temporal.APIKeyFile)
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", temporalAddr, err)
+		return nil, err
 	}
+	opts, err := mpworker.ClientOptions(cfg.Temporal, apiKey)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if opts.Credentials == nil && b.credentials != nil {
+		opts.Credentials = b.credentials
+	}
+	opts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal-sdk"))
+	opts.MetricsHandler = b.metrics.TemporalHandler()
+	if b.keys != nil {
+		opts.DataConverter = codec.NewDataConverter(b.keys)
+		opts.FailureConverter = codec.FailureConverter(opts.DataConverter)
+	}
+	if cfg.Tracing.Exporter == "otlp" {
+		ti, err := telemetry.TemporalTracingInterceptor()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		opts.Interceptors = append(opts.Interceptors, ti)
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
+	}
+	b.temporal = c
 	// Cloud providers build their clients per target on first use, from the
 	// standard credential chains (AWS default chain, Google ADC, kubeconfig
 	// or in-cluster), so a server without cloud credentials still starts.
-	provs := modelplane.ProviderSet{
+	b.provs = modelplane.ProviderSet{
 		sim.Name:       sp,
 		sagemaker.Name: sagemaker.New(sagemaker.Options{}),
 		vertex.Name:    vertex.New(vertex.Options{}),
 		kserve.Name:    kserve.New(kserve.Options{}),
 	}
-	b := &backend{store: st, sim: sp, provs: provs, temporal: c, log: log}
-	if u := os.Getenv("MODELPLANE_MCP_REGISTRY_URL"); u != "" {
+	if u := cfg.MCP.URL; u != "" {
 		// A static publish token (the registry's own login flows mint short-lived ones).
 		b.mcpRegistry = mcpregistry.New(u, mcpregistry.StaticToken(os.Getenv("MODELPLANE_MCP_REGISTRY_TOKEN")))
 	}
-	if v := os.Getenv("MODELPLANE_MCP_REVALIDATE_EVERY"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 10*time.Second {
-			b.close()
-			return nil, fmt.Errorf("MODELPLANE_MCP_REVALIDATE_EVERY: want a duration of at least 10s, got %q", v)
+	b.mcpEvery = cfg.MCP.RevalidateEvery.D()
+	if cfg.MLflow.TrackingURI != "" {
+		getenv := func(k string) string {
+			if k == "MLFLOW_TRACKING_URI" {
+				return cfg.MLflow.TrackingURI
+			}
+			return os.Getenv(k)
 		}
-		b.mcpEvery = d
-	}
-	if os.Getenv("MLFLOW_TRACKING_URI") != "" {
-		o, err := mlflow.FromEnv(os.Getenv)
+		o, err := mlflow.FromEnv(getenv)
 		if err == nil {
 			b.mlflow, err = mlflow.New(o)
 		}
@@ -108,19 +167,15 @@ func connect(ctx context.Context, log *slog.Logger, dsn, temporalAddr, namespace
 // scheduleMLflowReconcile keeps a Temporal schedule that reconciles MLflow
 // with the targets' auto_promote rules (webhooks are best effort).
 func (b *backend) scheduleMLflowReconcile(ctx context.Context) error {
-	every := 5 * time.Minute
-	if v := os.Getenv("MODELPLANE_MLFLOW_RECONCILE_EVERY"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 10*time.Second {
-			return fmt.Errorf("MODELPLANE_MLFLOW_RECONCILE_EVERY: want a duration of at least 10s, got %q", v)
-		}
-		every = d
+	every := b.cfg.MLflow.ReconcileEvery.D()
+	if every == 0 {
+		every = 5 * time.Minute
 	}
 	_, err := b.temporal.ScheduleClient().Create(ctx, client.ScheduleOptions{
 		ID:      workflows.MLflowReconcileSchedule,
 		Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Action: &client.ScheduleWorkflowAction{ID: workflows.MLflowReconcileSchedule, Workflow: workflows.MLflowReconcileWorkflow, TaskQueue: workflows.TaskQueue,
+		Action: &client.ScheduleWorkflowAction{ID: workflows.MLflowReconcileSchedule, Workflow: workflows.MLflowReconcileWorkflow, TaskQueue: b.cfg.Worker.TaskQueue,
 			StaticSummary: "Reconcile MLflow versions with auto_promote rules"},
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
@@ -130,18 +185,29 @@ func (b *backend) scheduleMLflowReconcile(ctx context.Context) error {
 }
 
 func (b *backend) close() {
-	b.temporal.Close()
+	if b.temporal != nil {
+		b.temporal.Close()
+	}
+	if b.stopPolicy != nil {
+		b.stopPolicy()
+	}
+	if b.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = b.stopTracing(ctx)
+		cancel()
+	}
 	b.store.Close()
 }
 
-func (b *backend) activities(ev eventFlags) (*activities.Activities, error) {
+func (b *backend) activities() (*activities.Activities, error) {
 	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}, MLflow: b.mlflow,
-		MCPRegistry: b.mcpRegistry, MCPRevalidateEvery: b.mcpEvery}
-	if ev.webhook != "" {
-		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
+		MCPRegistry: b.mcpRegistry, MCPRevalidateEvery: b.mcpEvery, Policy: b.policy, Metrics: b.metrics}
+	ev := b.cfg.Events
+	if ev.Webhook != "" {
+		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.Webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
 	}
-	if ev.nats != "" {
-		ns, err := sinks.NewNATS(context.Background(), ev.nats, ev.stream, ev.prefix)
+	if ev.NATS != "" {
+		ns, err := sinks.NewNATS(context.Background(), ev.NATS, ev.NATSStream, ev.NATSPrefix)
 		if err != nil {
 			return nil, err
 		}
@@ -150,37 +216,83 @@ func (b *backend) activities(ev eventFlags) (*activities.Activities, error) {
 	return a, nil
 }
 
-// eventFlags configure where lifecycle events go.
-type eventFlags struct{ webhook, nats, stream, prefix string }
-
-func (e *eventFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&e.webhook, "events-webhook", os.Getenv("MODELPLANE_EVENTS_WEBHOOK"), "POST lifecycle CloudEvents here (signed with MODELPLANE_EVENTS_WEBHOOK_SECRET)")
-	cmd.Flags().StringVar(&e.nats, "events-nats", os.Getenv("MODELPLANE_EVENTS_NATS"), "publish lifecycle CloudEvents to this NATS server (JetStream)")
-	cmd.Flags().StringVar(&e.stream, "events-nats-stream", envOr("MODELPLANE_EVENTS_NATS_STREAM", "MODELPLANE"), "JetStream stream")
-	cmd.Flags().StringVar(&e.prefix, "events-nats-prefix", envOr("MODELPLANE_EVENTS_NATS_PREFIX", "modelplane.events"), "subject prefix")
-}
-
-func (b *backend) startWorker(ev eventFlags) (sdkworker.Worker, error) {
-	a, err := b.activities(ev)
+func (b *backend) startWorker(directory func(string) (modelplane.Principal, bool)) (sdkworker.Worker, error) {
+	a, err := b.activities()
 	if err != nil {
 		return nil, err
 	}
-	w := mpworker.New(b.temporal, a, mpworker.Options{})
+	a.Directory = directory
+	o := mpworker.FromConfig(b.cfg.Worker)
+	w := mpworker.New(b.temporal, a, o)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return w, nil
 }
 
-// startAPI listens on addr and serves the API until ctx ends.
-func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider, labels api.AlertLabels) (*http.Server, error) {
-	s := &api.Server{Store: b.store, Temporal: b.temporal, Identity: id, Providers: b.provs, Sim: devSim, Logger: b.log, AlertLabels: labels,
-		MLflow: b.mlflow, MLflowWebhookSecret: []byte(os.Getenv("MODELPLANE_MLFLOW_WEBHOOK_SECRET"))}
-	l, err := net.Listen("tcp", addr)
+// authenticator builds the API's identity chain: the static token file
+// (digests), MODELPLANE_TOKENS (plaintext, for CI), extra (dev tokens) and OIDC.
+func (b *backend) authenticator(ctx context.Context, extra []api.Token) (identity.Authenticator, *identity.Tokens, error) {
+	var chain []identity.Authenticator
+	if f := b.cfg.API.TokensFile; f != "" {
+		t, err := identity.LoadTokenFile(f)
+		if err != nil {
+			return nil, nil, err
+		}
+		chain = append(chain, t)
+	}
+	list, err := api.ParseTokensEnv(os.Getenv("MODELPLANE_TOKENS"))
+	if err != nil {
+		return nil, nil, err
+	}
+	list = append(list, extra...)
+	var plain *identity.Tokens
+	if len(list) > 0 {
+		if plain, err = api.NewTokens(list); err != nil {
+			return nil, nil, err
+		}
+		chain = append(chain, plain)
+	}
+	if o := b.cfg.OIDC; o.Issuer != "" {
+		oidc, err := identity.NewOIDC(ctx, identity.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, JWKSURL: o.JWKSURL,
+			ClaimMapping: identity.ClaimMapping{UserClaim: o.UserClaim, TeamsClaim: o.TeamsClaim, RolesClaim: o.RolesClaim, TeamPrefix: o.TeamPrefix, RoleMap: o.RoleMap, DefaultRoles: o.DefaultRoles}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("oidc: %w", err)
+		}
+		chain = append(chain, oidc)
+	}
+	if len(chain) == 0 {
+		return nil, nil, errors.New("no way to authenticate callers: set api.tokens_file (see `modelplane token create`), MODELPLANE_TOKENS=name:role:token[:team+team],... or oidc.issuer")
+	}
+	return identity.Chain(chain...), plain, nil
+}
+
+// startAPI listens and serves the API (plus /metrics and, with codec keys,
+// /codec for the Web UI) until Shutdown.
+func (b *backend) startAPI(auth identity.Authenticator, devSim *sim.Provider) (*http.Server, error) {
+	s := &api.Server{Store: b.store, Temporal: b.temporal, Auth: auth, Policy: b.policy, Metrics: b.metrics, TaskQueue: b.cfg.Worker.TaskQueue,
+		Providers: b.provs, Sim: devSim, Logger: b.log,
+		AlertLabels: api.AlertLabels{Model: b.cfg.Alerts.ModelLabel, Target: b.cfg.Alerts.TargetLabel, Version: b.cfg.Alerts.VersionLabel},
+		MLflow:      b.mlflow, MLflowWebhookSecret: []byte(os.Getenv("MODELPLANE_MLFLOW_WEBHOOK_SECRET"))}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", b.metrics.Handler())
+	if b.keys != nil {
+		// The Web UI decodes payloads here; only authenticated readers may.
+		mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(b.keys, func(r *http.Request) error {
+			tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok {
+				return errors.New("missing bearer token")
+			}
+			_, err := auth.Authenticate(r.Context(), tok)
+			return err
+		}, b.cfg.Codec.AllowOrigins)))
+	}
+	mux.Handle("/", s.Handler())
+	l, err := net.Listen("tcp", b.cfg.API.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("API: %w", err)
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			b.log.Error("API stopped", "error", err)
@@ -189,72 +301,113 @@ func (b *backend) startAPI(addr string, id api.Identity, devSim *sim.Provider, l
 	return srv, nil
 }
 
+// serveWorkerMetrics exposes the worker's /metrics and /healthz.
+func (b *backend) serveWorkerMetrics() (*http.Server, error) {
+	if b.cfg.Worker.MetricsAddr == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", b.metrics.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+	l, err := net.Listen("tcp", b.cfg.Worker.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("worker metrics: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return srv, nil
+}
+
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func newLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// common are the flags every long-running command takes; a flag given on
+// the command line wins over the environment, which wins over the file.
+type common struct {
+	file                            string
+	db, temporalAddr, namespace     string
+	addr, tokensFile                string
+	logFormat                       string
+	eventsWebhook, eventsNATS       string
+	alertModel, alertTarget, alertV string
 }
 
-func tokensFrom(file string) (api.Identity, error) {
-	list, err := api.LoadTokens(file, os.Getenv("MODELPLANE_TOKENS"))
+func (c *common) add(cmd *cobra.Command, api bool) {
+	f := cmd.Flags()
+	f.StringVar(&c.file, "config", os.Getenv("MODELPLANE_CONFIG"), "config file (YAML); environment variables MODELPLANE_* override it, flags override both")
+	f.StringVar(&c.db, "db", "", "metadata store: a SQLite path or a postgres:// URL (db)")
+	f.StringVar(&c.temporalAddr, "temporal-address", "", "Temporal frontend host:port (temporal.address)")
+	f.StringVar(&c.namespace, "namespace", "", "Temporal namespace (temporal.namespace)")
+	f.StringVar(&c.logFormat, "log-format", "", "json or text (log.format)")
+	f.StringVar(&c.eventsWebhook, "events-webhook", "", "POST lifecycle CloudEvents here (events.webhook)")
+	f.StringVar(&c.eventsNATS, "events-nats", "", "publish lifecycle CloudEvents to this NATS server (events.nats)")
+	if api {
+		f.StringVar(&c.addr, "addr", "", "API listen address (api.addr)")
+		f.StringVar(&c.tokensFile, "tokens-file", "", "static API tokens, JSON with SHA-256 digests (api.tokens_file)")
+		f.StringVar(&c.alertModel, "alert-label-model", "", "Alertmanager label naming the model (alerts.model_label)")
+		f.StringVar(&c.alertTarget, "alert-label-target", "", "Alertmanager label naming the target (alerts.target_label)")
+		f.StringVar(&c.alertV, "alert-label-version", "", "Alertmanager label naming the version (alerts.version_label)")
+	}
+}
+
+func (c *common) load() (config.Config, error) {
+	cfg, err := config.Load(c.file, os.Getenv)
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
-	if len(list) == 0 {
-		return nil, errors.New("no API tokens: pass --tokens-file or set MODELPLANE_TOKENS=name:role:token,...")
+	for _, o := range []struct {
+		flag string
+		dst  *string
+	}{{c.db, &cfg.DB}, {c.temporalAddr, &cfg.Temporal.Address}, {c.namespace, &cfg.Temporal.Namespace}, {c.addr, &cfg.API.Addr},
+		{c.tokensFile, &cfg.API.TokensFile}, {c.logFormat, &cfg.Log.Format}, {c.eventsWebhook, &cfg.Events.Webhook}, {c.eventsNATS, &cfg.Events.NATS},
+		{c.alertModel, &cfg.Alerts.ModelLabel}, {c.alertTarget, &cfg.Alerts.TargetLabel}, {c.alertV, &cfg.Alerts.VersionLabel}} {
+		if o.flag != "" {
+			*o.dst = o.flag
+		}
 	}
-	return api.NewTokens(list)
+	return cfg, cfg.Validate()
 }
 
 func serverCmd() *cobra.Command {
-	var addr, temporalAddr, namespace, dsn, tokensFile string
-	var labels api.AlertLabels
+	var c common
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the API against an external Temporal cluster",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			log := newLogger()
-			id, err := tokensFrom(tokensFile)
+			cfg, err := c.load()
 			if err != nil {
 				return err
 			}
-			b, err := connect(ctx, log, dsn, temporalAddr, namespace)
+			ctx, stop := signalContext()
+			defer stop()
+			log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			b, err := connect(ctx, log, cfg)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			srv, err := b.startAPI(addr, id, nil, labels)
+			auth, _, err := b.authenticator(ctx, nil)
 			if err != nil {
 				return err
 			}
-			log.Info("modelplane API listening", "addr", "http://"+addr, "temporal", temporalAddr, "namespace", namespace)
+			srv, err := b.startAPI(auth, nil)
+			if err != nil {
+				return err
+			}
+			log.Info("modelplane API listening", "addr", "http://"+cfg.API.Addr, "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace, "policy", b.policy.Version())
 			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			log.Info("modelplane API stopping: finishing in-flight requests", "timeout", cfg.API.ShutdownTimeout.D().String())
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.API.ShutdownTimeout.D())
 			defer cancel()
 			return srv.Shutdown(sctx)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "API listen address")
-	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
-	cmd.Flags().StringVar(&tokensFile, "tokens-file", os.Getenv("MODELPLANE_TOKENS_FILE"), "file of \"name role token\" lines (also MODELPLANE_TOKENS)")
-	addAlertFlags(cmd, &labels)
+	c.add(cmd, true)
 	return cmd
-}
-
-func addAlertFlags(cmd *cobra.Command, l *api.AlertLabels) {
-	cmd.Flags().StringVar(&l.Model, "alert-label-model", "model", "Alertmanager label naming the model")
-	cmd.Flags().StringVar(&l.Target, "alert-label-target", "target", "Alertmanager label naming the target")
-	cmd.Flags().StringVar(&l.Version, "alert-label-version", "version", "Alertmanager label naming the version")
-}
-
-func addBackendFlags(cmd *cobra.Command, temporalAddr, namespace, dsn *string) {
-	cmd.Flags().StringVar(temporalAddr, "temporal-address", envOr("MODELPLANE_TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port")
-	cmd.Flags().StringVar(namespace, "namespace", envOr("MODELPLANE_NAMESPACE", "default"), "Temporal namespace")
-	cmd.Flags().StringVar(dsn, "db", envOr("MODELPLANE_DB", ".modelplane/modelplane.db"), "metadata store: a SQLite path or a postgres:// URL")
 }
 
 func envOr(k, def string) string {
@@ -265,91 +418,122 @@ func envOr(k, def string) string {
 }
 
 func workerCmd() *cobra.Command {
-	var temporalAddr, namespace, dsn string
-	var ev eventFlags
+	var c common
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker (workflows and activities) against an external Temporal cluster",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signalContext()
 			defer stop()
-			log := newLogger()
-			b, err := connect(ctx, log, dsn, temporalAddr, namespace)
+			log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			b, err := connect(ctx, log, cfg)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			w, err := b.startWorker(ev)
+			w, err := b.startWorker(nil)
 			if err != nil {
 				return err
 			}
-			log.Info("modelplane worker running", "temporal", temporalAddr, "namespace", namespace)
+			msrv, err := b.serveWorkerMetrics()
+			if err != nil {
+				return err
+			}
+			log.Info("modelplane worker running", "temporal", cfg.Temporal.Address, "namespace", cfg.Temporal.Namespace, "task_queue", cfg.Worker.TaskQueue, "policy", b.policy.Version())
 			<-ctx.Done()
-			w.Stop() // lets in-flight activities finish (bounded by the stop timeout)
+			log.Info("modelplane worker stopping: in-flight activities finish first", "timeout", cfg.Worker.StopTimeout.D().String())
+			w.Stop() // stops polling, then waits for in-flight activities up to the stop timeout
+			if msrv != nil {
+				_ = msrv.Close()
+			}
 			return nil
 		},
 	}
-	addBackendFlags(cmd, &temporalAddr, &namespace, &dsn)
-	ev.add(cmd)
+	c.add(cmd, false)
 	return cmd
 }
 
 func devCmd() *cobra.Command {
 	var (
-		dataDir, apiAddr, uiHost string
-		uiPort, temporalPort     int
-		inMemory                 bool
-		ev                       eventFlags
-		labels                   api.AlertLabels
+		c                    common
+		dataDir, uiHost      string
+		apiAddr              string
+		uiPort, temporalPort int
+		inMemory             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run everything in one process: Temporal server, Web UI, worker, API and the simulated provider",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			start := time.Now()
+			cfg, err := c.load()
+			if err != nil {
+				return err
+			}
+			cfg.API.Addr = apiAddr
+			if c.logFormat == "" && os.Getenv("MODELPLANE_LOG_FORMAT") == "" {
+				cfg.Log.Format = "text" // a terminal, not a log shipper
+			}
 			ctx, stop := signalContext()
 			defer stop()
-			log := newLogger()
-			dbPath, temporalDB, tokensPath := ":memory:", "", ""
+			log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, "warn")
+			if err != nil {
+				return err
+			}
+			tokensPath := ""
+			cfg.DB = ":memory:"
+			temporalDB := ""
 			if !inMemory {
 				if err := os.MkdirAll(dataDir, 0o755); err != nil {
 					return err
 				}
-				dbPath, temporalDB, tokensPath = filepath.Join(dataDir, "modelplane.db"), filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "tokens")
+				cfg.DB, temporalDB, tokensPath = filepath.Join(dataDir, "modelplane.db"), filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "tokens")
 			}
 			ts, err := temporalserver.Start(temporalserver.Config{DBPath: temporalDB, Port: temporalPort})
 			if err != nil {
 				return err
 			}
 			defer ts.Stop()
-			b, err := connect(ctx, log, dbPath, ts.HostPort, "default")
+			cfg.Temporal.Address, cfg.Temporal.Namespace = ts.HostPort, "default"
+			// The dev Web UI has no login; its approvals are marked unverified
+			// and allowed here only (see printDev and the README).
+			b, err := connect(ctx, log, cfg, policy.WithData(map[string]any{"allow_unverified_ui_approvals": true}))
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			w, err := b.startWorker(ev)
-			if err != nil {
-				return err
-			}
-			defer w.Stop()
 			tokens, err := devTokens(tokensPath)
 			if err != nil {
 				return err
 			}
-			id, err := api.NewTokens(tokens)
+			auth, plain, err := b.authenticator(ctx, tokens)
 			if err != nil {
 				return err
 			}
+			// Dev mode: a name typed in the Web UI is looked up among the dev
+			// tokens for its roles and teams (the vote stays marked unverified).
+			w, err := b.startWorker(plain.Lookup)
+			if err != nil {
+				return err
+			}
+			defer w.Stop()
 			if err := seedDev(ctx, b.store); err != nil {
 				return err
 			}
 			// The API comes up last, so a ready API means everything is ready.
-			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default"})
+			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default", CodecEndpoint: codecEndpoint(b, apiAddr)})
 			if err != nil {
 				return err
 			}
 			defer webUI.Stop()
-			srv, err := b.startAPI(apiAddr, id, b.sim, labels)
+			srv, err := b.startAPI(auth, b.sim)
 			if err != nil {
 				return err
 			}
@@ -362,15 +546,22 @@ func devCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.add(cmd, false)
 	cmd.Flags().StringVar(&dataDir, "data-dir", ".modelplane", "where the Temporal and metadata SQLite files and dev tokens live")
 	cmd.Flags().BoolVar(&inMemory, "in-memory", false, "keep nothing on disk (a throwaway run)")
 	cmd.Flags().StringVar(&apiAddr, "api-addr", "127.0.0.1:8080", "API listen address")
 	cmd.Flags().StringVar(&uiHost, "ui-host", "127.0.0.1", "Temporal Web UI host")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port")
 	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 7 ports are used by its other services)")
-	ev.add(cmd)
-	addAlertFlags(cmd, &labels)
 	return cmd
+}
+
+// codecEndpoint is where the embedded Web UI decodes encrypted payloads.
+func codecEndpoint(b *backend, apiAddr string) string {
+	if b.keys == nil {
+		return ""
+	}
+	return "http://" + apiAddr + "/codec"
 }
 
 // devTokens reuses the tokens of an earlier run so scripts keep working across restarts.
@@ -380,11 +571,15 @@ func devTokens(path string) ([]api.Token, error) {
 			return list, nil
 		}
 	}
+	// Dev users share the team the quick start uses; admin crosses teams and
+	// the auditor reads everything.
+	team := []string{"growth"}
 	list := []api.Token{
-		{Name: "alice", Role: api.RoleRequester, Secret: api.NewSecret("mp_alice_")},
-		{Name: "bob", Role: api.RoleApprover, Secret: api.NewSecret("mp_bob_")},
-		{Name: "carol", Role: api.RoleApprover, Secret: api.NewSecret("mp_carol_")},
+		{Name: "alice", Role: api.RoleRequester, Secret: api.NewSecret("mp_alice_"), Teams: team},
+		{Name: "bob", Role: api.RoleApprover, Secret: api.NewSecret("mp_bob_"), Teams: team},
+		{Name: "carol", Role: api.RoleApprover, Secret: api.NewSecret("mp_carol_"), Teams: team},
 		{Name: "admin", Role: api.RoleAdmin, Secret: api.NewSecret("mp_admin_")},
+		{Name: "audrey", Role: api.RoleAuditor, Secret: api.NewSecret("mp_audrey_")},
 	}
 	if path != "" {
 		if err := api.WriteTokens(path, list); err != nil {
@@ -432,7 +627,9 @@ func printDev(cmd *cobra.Command, apiAddr, uiURL, temporalAddr, dataDir string, 
 	}
 	fmt.Fprintln(out, ":")
 	for _, t := range tokens {
-		fmt.Fprintf(out, "    %-6s %-9s %s\n", t.Name, t.Role, t.Secret)
+		fmt.Fprintf(out, "    %-6s %-9s %-7s %s\n", t.Name, t.Role, strings.Join(t.Teams, ","), t.Secret)
 	}
-	fmt.Fprintln(out, "\n  Web UI sign-off is unauthenticated in dev mode: anyone who reaches the UI port can send the approve signal.")
+	fmt.Fprintln(out, "\n  Web UI sign-off is UNAUTHENTICATED in dev mode: anyone who reaches the UI port can send the approve")
+	fmt.Fprintln(out, "  signal under any name; such votes are marked temporal-ui (unverified) and still go through the policy.")
+	fmt.Fprintln(out, "  For attributable UI sign-off, configure OIDC for the Web UI and the Temporal frontend (README: Governance).")
 }
