@@ -47,7 +47,9 @@ fuzz:
 test-integration: build
 	@hack/ensure-kube.sh >/dev/null
 	@hack/ensure-monitoring.sh
+	@hack/ensure-deploy-tools.sh >/dev/null
 	MODELPLANE_REQUIRE_KUBE=1 $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./providers/...
+	MODELPLANE_REQUIRE_KUBE=1 MODELPLANE_REQUIRE_DEPLOY_TOOLS=1 $(GO) test -count=1 -run TestHelmServerDryRun ./deploy/
 	hack/ensure-browser.sh
 	$(GO) test -tags e2e -count=1 -timeout 10m -run TestWebUI ./e2e/...
 
