@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -223,7 +224,7 @@ func bind(c echo.Context, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return fieldOfValue(jsonError(err), body)
 	}
 	if dec.More() {
 		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: trailing data after the object")
@@ -254,6 +255,27 @@ func jsonError(err error) error {
 	// Field-level unmarshalers (durations) report through here.
 	return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: %v", err)
 }
+
+// fieldOfValue names the field for errors from field-level unmarshalers
+// (durations), which encoding/json reports without one: the key whose value
+// is the rejected string.
+func fieldOfValue(err error, body []byte) error {
+	var e *modelplane.Error
+	if !errors.As(err, &e) || e.Field != "" {
+		return err
+	}
+	m := quotedValue.FindStringSubmatch(e.Message)
+	if m == nil {
+		return err
+	}
+	k := regexp.MustCompile(`"([^"\\]+)"\s*:\s*` + regexp.QuoteMeta(m[1])).FindSubmatch(body)
+	if k == nil {
+		return err
+	}
+	return modelplane.FieldError(string(k[1]), "%s", strings.TrimPrefix(e.Message, "malformed JSON: "))
+}
+
+var quotedValue = regexp.MustCompile(`invalid duration ("(?:[^"\\]|\\.)*")`)
 
 func typeName(t string) string {
 	switch {

@@ -58,6 +58,7 @@ func newHarness(t *testing.T, withWorker bool) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kit.Activities.Directory = id.Lookup
 	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: id, Policy: governance(t), Providers: kit.Activities.Providers, Sim: kit.Sim}).Handler())
 	t.Cleanup(srv.Close)
 	h := &harness{t: t, ts: ts, kit: kit, client: c, url: srv.URL}
@@ -376,7 +377,7 @@ func TestErrorPaths(t *testing.T) {
 		{"not bearer", "GET", "/v1/models", "Basic YWxpY2U6eA==", nil, 401, ""},
 		{"requester creates target", "POST", "/v1/targets", "alice", map[string]any{"name": "x", "provider": "sim", "environment": "dev"}, 403, ""},
 		{"requester decides", "POST", "/v1/promotions/" + running + "/decision", "alice", map[string]any{"decision": "promote"}, 403, ""},
-		{"approver registers model", "POST", "/v1/models", "bob", map[string]any{"name": "m"}, 403, ""},
+		{"approver registers model", "POST", "/v1/models", "bob", map[string]any{"name": "m", "owner": "o", "team": "growth", "risk_tier": "low"}, 403, ""},
 		{"self-approval", "POST", "/v1/promotions/" + running + "/approvals", "alice", map[string]any{"decision": "approve"}, 403, ""},
 		{"malformed JSON", "POST", "/v1/models", "alice", `{"name": "m",`, 400, ""},
 		{"not an object", "POST", "/v1/models", "alice", `[1,2]`, 400, ""},
@@ -389,7 +390,7 @@ func TestErrorPaths(t *testing.T) {
 		{"missing team", "POST", "/v1/models", "alice", map[string]any{"name": "m", "owner": "o", "risk_tier": "low"}, 400, "team"},
 		{"missing risk tier", "POST", "/v1/models", "alice", map[string]any{"name": "m", "owner": "o", "team": "t"}, 400, "risk_tier"},
 		{"bad risk tier", "POST", "/v1/models", "alice", map[string]any{"name": "m", "owner": "o", "team": "t", "risk_tier": "huge"}, 400, "risk_tier"},
-		{"duplicate model", "POST", "/v1/models", "alice", map[string]any{"name": "churn", "owner": "o", "team": "t", "risk_tier": "low"}, 409, "name"},
+		{"duplicate model", "POST", "/v1/models", "alice", map[string]any{"name": "churn", "owner": "o", "team": "growth", "risk_tier": "low"}, 409, "name"},
 		{"unknown model", "GET", "/v1/models/nope", "alice", nil, 404, ""},
 		{"version of unknown model", "POST", "/v1/models/nope/versions", "alice", map[string]any{"version": "1", "artifact_uri": "s3://x"}, 404, ""},
 		{"version without artifact", "POST", "/v1/models/churn/versions", "alice", map[string]any{"version": "v9"}, 400, "artifact_uri"},

@@ -51,6 +51,7 @@ func (s *Server) listModels(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	listing(c)
 	out := []modelplane.Model{}
 	for _, m := range ms {
 		if s.visible(c, policy.ActionModelRead, policy.KindModel, m.Team) {
@@ -329,6 +330,7 @@ func (s *Server) listPromotions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	listing(c)
 	out := []modelplane.Promotion{}
 	for _, p := range ps {
 		if s.visible(c, policy.ActionPromotionRead, kindOf(p), teams[p.Kind+"/"+p.Model]) {
@@ -551,6 +553,7 @@ func (s *Server) listDeployments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	listing(c)
 	out := []modelplane.Deployment{}
 	for _, d := range ds {
 		m, err := s.Store.GetModel(c.Request().Context(), d.Model)
@@ -680,17 +683,25 @@ func (s *Server) readModelAs(c echo.Context, name, action string) (modelplane.Mo
 // model, the version's metrics and lineage, and the target's environment.
 func (s *Server) authorizeStart(c echo.Context, r PromotionRequest) error {
 	ctx := c.Request().Context()
+	// Say what is missing or unknown before asking about it.
+	for _, f := range []struct{ name, v string }{{"model", r.Model}, {"version", r.Version}, {"target", r.Target}} {
+		if strings.TrimSpace(f.v) == "" {
+			return modelplane.FieldError(f.name, "is required")
+		}
+	}
 	m, err := s.Store.GetModel(ctx, r.Model)
 	if err != nil {
 		return modelplane.NotFoundAs(err, "model")
 	}
-	in := policy.Input{Action: policy.ActionPromotionStart, Asset: modelAsset(m, nil), Request: map[string]any{"strategy": r.Strategy.Type}}
-	if v, err := s.Store.GetVersion(ctx, r.Model, r.Version); err == nil {
-		in.Asset = modelAsset(m, &v)
+	v, err := s.Store.GetVersion(ctx, r.Model, r.Version)
+	if err != nil {
+		return modelplane.NotFoundAs(err, "version")
 	}
-	if t, err := s.Store.GetTarget(ctx, r.Target); err == nil {
-		in.Target = targetInfo(t)
+	t, err := s.Store.GetTarget(ctx, r.Target)
+	if err != nil {
+		return modelplane.NotFoundAs(err, "target")
 	}
+	in := policy.Input{Action: policy.ActionPromotionStart, Asset: modelAsset(m, &v), Target: targetInfo(t), Request: map[string]any{"strategy": r.Strategy.Type}}
 	_, err = s.authorize(c, in)
 	return err
 }

@@ -64,6 +64,7 @@ func (s *Server) listMCPServers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	listing(c)
 	out := []modelplane.MCPServer{}
 	for _, m := range ms {
 		if s.visible(c, policy.ActionMCPRead, policy.KindMCPServer, m.Team) {
@@ -78,6 +79,7 @@ func (s *Server) listMCPChannels(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	listing(c)
 	out := []modelplane.MCPChannel{}
 	for _, ch := range cs {
 		team := ""
