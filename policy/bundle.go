@@ -256,8 +256,16 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	for k, v := range e.overrides {
-		data[k] = v // the operator's settings win over the bundle's
+	// The bundle's own Rego tests run against the bundle's data; the
+	// operator's settings then win over it for live decisions.
+	testData := data
+	if len(e.overrides) > 0 {
+		if testData, err = b.data(); err != nil {
+			return nil, wrap(err)
+		}
+		for k, v := range e.overrides {
+			data[k] = v
+		}
 	}
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
@@ -276,7 +284,7 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err := selfTest(ctx, pq); err != nil {
 		return nil, wrap(err)
 	}
-	if err := runRegoTests(ctx, mods, data); err != nil {
+	if err := runRegoTests(ctx, mods, testData); err != nil {
 		return nil, wrap(err)
 	}
 	return &compiled{query: pq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC()}, nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
@@ -44,7 +45,7 @@ func readTokens(t *testing.T, path string) map[string]string {
 	out := map[string]string{}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
-		if len(f) == 3 && !strings.HasPrefix(line, "#") {
+		if len(f) >= 3 && !strings.HasPrefix(line, "#") {
 			out[f[0]] = f[2]
 		}
 	}
@@ -63,7 +64,7 @@ func TestDevBinary(t *testing.T) {
 	began := time.Now()
 	dev := testkit.Start(t, binary, args...)
 	ready := func(p *testkit.Proc) bool {
-		return strings.Contains(p.Output(), "Web UI sign-off is unauthenticated") && testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200
+		return strings.Contains(p.Output(), "Web UI sign-off is UNAUTHENTICATED") && testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200
 	}
 	testkit.WaitFor(t, "dev ready", 60*time.Second, func() bool { return ready(dev) })
 	t.Logf("start to ready (new data dir): %s", time.Since(began).Round(time.Millisecond))
@@ -77,7 +78,7 @@ func TestDevBinary(t *testing.T) {
 		t.Fatalf("Web UI answered %d: %.200s", res.StatusCode, page)
 	}
 	tok := readTokens(t, filepath.Join(dir, "tokens"))
-	if len(tok) != 4 || !strings.Contains(dev.Output(), tok["bob"]) {
+	if len(tok) != 5 || !strings.Contains(dev.Output(), tok["bob"]) {
 		t.Fatalf("tokens = %v", tok)
 	}
 	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", tok["alice"], map[string]any{"name": "churn", "owner": "o@example.com", "team": "growth", "risk_tier": "low"}, nil); st != 201 {
@@ -100,10 +101,20 @@ func TestDevBinary(t *testing.T) {
 		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+id, tok["alice"], nil, &p)
 		return p
 	}
+	// The default policy asks one approval for a low-risk model in production.
+	approve := func(id string) {
+		t.Helper()
+		testkit.WaitFor(t, "awaiting approval", 30*time.Second, func() bool { return status(id).Stage == modelplane.StageAwaitingApproval })
+		if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/promotions/"+id+"/approvals", tok["bob"], map[string]any{"decision": "approve"}, nil); s != 200 {
+			t.Fatalf("approve %s: HTTP %d", id, s)
+		}
+	}
 	first := promote(map[string]any{"model": "churn", "version": "1", "target": "prod", "strategy": map[string]any{"type": "direct", "monitor_window": "1s"}})
+	approve(first)
 	testkit.WaitFor(t, "first promotion", 30*time.Second, func() bool { return status(first).Status == modelplane.StatusSucceeded })
 
 	id := promote(map[string]any{"model": "churn", "version": "2", "target": "prod", "strategy": map[string]any{"type": "canary", "steps": []int{50, 100}, "bake": "4s", "monitor_window": "1s"}})
+	approve(id)
 	testkit.WaitFor(t, "first canary step", 30*time.Second, func() bool { return status(id).Traffic.String() == "1=50,2=50" })
 	dev.Interrupt(t)
 
@@ -146,8 +157,11 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	dir := t.TempDir()
 	db := filepath.Join(dir, "mp.db")
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokens, []byte("alice requester alice-token-0123456789\nbob approver bob-token-0123456789\n"), 0o600); err != nil {
+	// A production token file: digests only, teams and roles per token.
+	tokens := filepath.Join(dir, "tokens.json")
+	file := fmt.Sprintf(`[{"name":"alice","teams":["risk"],"roles":["requester"],"sha256":%q},{"name":"bob","teams":["risk"],"roles":["approver"],"sha256":%q}]`,
+		identity.Digest("alice-token-0123456789"), identity.Digest("bob-token-0123456789"))
+	if err := os.WriteFile(tokens, []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	base := testkit.FreePorts(t, 1)
@@ -169,7 +183,7 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 	if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", "alice-token-0123456789", map[string]any{"name": "fraud", "owner": "o", "team": "risk", "risk_tier": "medium"}, nil); s != 201 {
 		t.Fatalf("create model: %d", s)
 	}
-	testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/fraud/versions", "alice-token-0123456789", map[string]any{"version": "1", "artifact_uri": "s3://f/1"}, nil)
+	testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/fraud/versions", "alice-token-0123456789", map[string]any{"version": "1", "artifact_uri": "s3://f/1", "metrics": map[string]float64{"auc": 0.9}}, nil)
 	var acc struct{ ID string }
 	if s := testkit.HTTPJSON(t, "POST", apiURL+"/v1/promotions", "alice-token-0123456789", map[string]any{"model": "fraud", "version": "1", "target": "prod", "strategy": map[string]any{"type": "direct", "monitor_window": "1s"}}, &acc); s != 202 {
 		t.Fatalf("promote: %d", s)
