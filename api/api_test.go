@@ -160,7 +160,7 @@ func (h *harness) waitFor(what string, timeout time.Duration, cond func() bool) 
 // waitGuardian waits until the first successful promotion has started the deployment guardian.
 func (h *harness) waitGuardian() {
 	h.t.Helper()
-	h.waitFor("guardian running", 10*time.Second, func() bool {
+	h.waitFor("guardian running", 60*time.Second, func() bool {
 		_, err := h.client.DescribeWorkflowExecution(context.Background(), workflows.GuardianWorkflowID("churn", "prod"), "")
 		return err == nil
 	})
@@ -197,7 +197,7 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	h := newHarness(t, true)
 	h.seed("high")
 	id := h.promote("admin", canaryBody("v2", []int{50, 100}, "300ms"))
-	h.waitFor("awaiting approval", 10*time.Second, func() bool { return h.promotion(id).Stage == modelplane.StageAwaitingApproval })
+	h.waitFor("awaiting approval", 60*time.Second, func() bool { return h.promotion(id).Stage == modelplane.StageAwaitingApproval })
 
 	// Four-eyes: the requester cannot approve, even with a role that may approve.
 	r := h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", "admin", map[string]any{"decision": "approve"}), 403)
@@ -209,8 +209,8 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	if n := len(r.body["approvals"].([]any)); n != 1 {
 		t.Fatalf("approvals after bob = %d", n)
 	}
-	// …a second vote by the same approver is refused by the workflow's validator.
-	r = h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", "bob", map[string]any{"decision": "approve"}), 409)
+	// …a second vote by the same approver is refused by the policy (four-eyes counts people, not votes).
+	r = h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", "bob", map[string]any{"decision": "approve"}), 403)
 	if !strings.Contains(r.errMessage(), "already voted") {
 		t.Fatalf("duplicate vote message = %q", r.errMessage())
 	}
@@ -238,8 +238,8 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	if len(aff) != 1 || aff[0].(map[string]any)["kind"] != "deployment" {
 		t.Fatalf("affected = %s", r.raw)
 	}
-	h.waitFor("rollback to v1", 10*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
-	h.waitFor("retrain webhook", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	h.waitFor("rollback to v1", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
+	h.waitFor("retrain webhook", 60*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
 	ev := h.kit.Sink.Events()[0]
 	if ev.Data["version"] != "v2" || !strings.HasPrefix(ev.ID, "deployment/churn/prod/retrain/") {
 		t.Fatalf("retrain event = %+v", ev)
@@ -267,7 +267,7 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	// The guardian records the retrain after the webhook answered: wait for it.
 	wants := []string{`"action":"vote"`, `"action":"approval_denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`}
 	var audit resp
-	h.waitFor("audit trail", 10*time.Second, func() bool {
+	h.waitFor("audit trail", 60*time.Second, func() bool {
 		audit = h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200)
 		for _, want := range wants {
 			if !strings.Contains(audit.raw, want) {
@@ -283,19 +283,19 @@ func TestDriftDuringRolloutRollsBackAndSignsRetrain(t *testing.T) {
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{10, 50, 100}, "30s"))
-	h.waitFor("first canary step", 10*time.Second, func() bool { return h.kit.Traffic(t) == "v1=90,v2=10" })
+	h.waitFor("first canary step", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=90,v2=10" })
 	start := time.Now()
 	r := h.must(h.call("POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod", "version": "v2", "metric": "psi", "score": 0.5}), 202)
 	if !strings.Contains(r.raw, `"kind":"promotion"`) {
 		t.Fatalf("affected = %s", r.raw)
 	}
-	h.waitFor("stable back at 100%", 10*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
+	h.waitFor("stable back at 100%", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
 	t.Logf("drift → stable at 100%%: %s", time.Since(start).Round(time.Millisecond))
 	p := h.waitStatus(id, modelplane.StatusRolledBack, 10*time.Second)
 	if !strings.Contains(p.Reason, "psi=0.5") {
 		t.Fatalf("reason = %s", p.Reason)
 	}
-	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	h.waitFor("retrain", 60*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
 	if rej := h.kit.Sink.Rejected(); len(rej) != 0 {
 		t.Fatalf("sink rejected signatures: %v", rej)
 	}
@@ -308,7 +308,7 @@ func TestWorkerStoppedMidBakeResumesWithoutDuplicateTrafficChanges(t *testing.T)
 	h := newHarness(t, true)
 	h.seed("low")
 	id := h.promote("alice", canaryBody("v2", []int{30, 60, 100}, "1500ms"))
-	h.waitFor("first canary step", 10*time.Second, func() bool { return h.kit.Traffic(t) == "v1=70,v2=30" })
+	h.waitFor("first canary step", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=70,v2=30" })
 	h.worker.Stop()
 	time.Sleep(2 * time.Second) // the bake timer fires while no worker runs
 	h.startWorker()
@@ -356,7 +356,7 @@ func TestErrorPaths(t *testing.T) {
 	h := newHarness(t, true)
 	h.seed("medium")
 	running := h.promote("alice", canaryBody("v2", []int{100}, "1s"))
-	h.waitFor("awaiting approval", 10*time.Second, func() bool { return h.promotion(running).Stage == modelplane.StageAwaitingApproval })
+	h.waitFor("awaiting approval", 60*time.Second, func() bool { return h.promotion(running).Stage == modelplane.StageAwaitingApproval })
 	ok := map[string]any{"model": "churn", "version": "v2", "target": "prod", "strategy": map[string]any{"type": "canary"}}
 	with := func(k string, v any) map[string]any {
 		m := map[string]any{}
@@ -400,7 +400,7 @@ func TestErrorPaths(t *testing.T) {
 		{"target bad environment", "POST", "/v1/targets", "admin", map[string]any{"name": "x", "provider": "sim", "environment": "moon"}, 400, "environment"},
 		{"target unknown provider", "POST", "/v1/targets", "admin", map[string]any{"name": "x", "provider": "azureml", "environment": "dev"}, 400, "provider"},
 		{"target bad threshold", "POST", "/v1/targets", "admin", map[string]any{"name": "x", "provider": "sim", "environment": "dev", "analysis": map[string]any{"max_error_rate": 3}}, 400, "analysis.max_error_rate"},
-		{"target bad duration", "POST", "/v1/targets", "admin", map[string]any{"name": "x", "provider": "sim", "environment": "dev", "guard_interval": "soon"}, 400, ""},
+		{"target bad duration", "POST", "/v1/targets", "admin", map[string]any{"name": "x", "provider": "sim", "environment": "dev", "guard_interval": "soon"}, 400, "guard_interval"},
 		{"duplicate target", "POST", "/v1/targets", "admin", map[string]any{"name": "prod", "provider": "sim", "environment": "dev"}, 409, "name"},
 		{"promotion missing model", "POST", "/v1/promotions", "alice", with("model", ""), 400, "model"},
 		{"promotion unknown model", "POST", "/v1/promotions", "alice", with("model", "nope"), 404, "model"},
@@ -417,7 +417,7 @@ func TestErrorPaths(t *testing.T) {
 		{"approve bad decision", "POST", "/v1/promotions/" + running + "/approvals", "bob", map[string]any{"decision": "maybe"}, 400, "decision"},
 		{"rollback without reason", "POST", "/v1/promotions/" + running + "/rollback", "alice", map[string]any{}, 400, "reason"},
 		{"decide bad decision", "POST", "/v1/promotions/" + running + "/decision", "bob", map[string]any{"decision": "shrug"}, 400, "decision"},
-		{"decide when not waiting", "POST", "/v1/promotions/" + running + "/decision", "bob", map[string]any{"decision": "promote"}, 409, ""},
+		{"decide when not waiting", "POST", "/v1/promotions/" + running + "/decision", "bob", map[string]any{"decision": "rollback"}, 409, ""},
 		{"drift missing metric", "POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod"}, 400, "metric"},
 		{"drift unknown model", "POST", "/v1/signals/drift", "alice", map[string]any{"model": "nope", "target": "prod", "metric": "psi"}, 404, "model"},
 		{"drift unknown target", "POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "mars", "metric": "psi"}, 404, "target"},
@@ -487,7 +487,7 @@ func TestNoSecretInWorkflowHistory(t *testing.T) {
 	id := h.promote("alice", canaryBody("v2", []int{100}, "200ms"))
 	h.waitStatus(id, modelplane.StatusSucceeded, 30*time.Second)
 	h.must(h.call("POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.9}), 202)
-	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	h.waitFor("retrain", 60*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
 	var all strings.Builder
 	for _, wid := range []string{workflows.PromotionWorkflowID(id), workflows.GuardianWorkflowID("churn", "prod")} {
 		it := h.client.GetWorkflowHistory(context.Background(), wid, "", false, 0)

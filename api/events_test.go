@@ -83,7 +83,7 @@ func TestLifecycleEventsReachNATSAndASignedWebhook(t *testing.T) {
 	h.startWorker()
 
 	id := h.promote("alice", canaryBody("v2", []int{10, 100}, "30s"))
-	h.waitFor("first step", 10*time.Second, func() bool { return h.kit.Traffic(t) == "v1=90,v2=10" })
+	h.waitFor("first step", 60*time.Second, func() bool { return h.kit.Traffic(t) == "v1=90,v2=10" })
 	h.must(h.call("POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.5}), 202)
 	h.waitStatus(id, modelplane.StatusRolledBack, 30*time.Second)
 

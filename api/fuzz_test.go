@@ -167,6 +167,7 @@ func FuzzCreateModel(f *testing.F) {
 		`{"name":"` + strings.Repeat("a", 64) + `","owner":"o","team":"growth","risk_tier":"low"}`,
 		`{"name":"churn","owner":"o","team":"growth","risk_tier":"low","tags":{"a":1}}`,
 		`{"name":"churn","owner":"o","team":"growth","risk_tier":"low","colour":"red"}`,
+		`{"name":"churn","owner":"o","team":"growth","risk_tier":"low","":1}`,
 		`{"name":7}`, `{}`, `null`, `[]`, `"churn"`, `{"name":"churn"}{}`, ``, `{"name":`,
 	} {
 		f.Add(uint8(0), []byte(s))
@@ -220,6 +221,8 @@ func FuzzCreatePromotion(f *testing.F) {
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"linear"}}`,
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"canary","bake":"-1s"}}`,
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"direct"},"approval_timeout":"-1h"}`,
+		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"direct"},"approval_timeout":true}`,
+		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"canary","bake":"\u007f"}}`,
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"direct"},"analysis":{"max_error_rate":2}}`,
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"direct"},"analysis":{"failure_limit":-2,"consecutive_error_limit":-1}}`,
 		`{"model":"fz-model","version":"v2","target":"prod","strategy":{"type":"direct"},"analysis":{"checks":[{"name":"e","query":"up","condition":"result < 1"}]}}`,

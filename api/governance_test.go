@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,10 +14,12 @@ import (
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/audit"
 	"github.com/modelplane/modelplane/internal/testkit"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
 )
 
 // govUsers are the callers of the governance tests: requesters and
@@ -42,18 +45,40 @@ func as(name string) string {
 	return ""
 }
 
-// newGovHarness is newHarness serving the API to govUsers.
+var (
+	shippedOnce   sync.Once
+	shippedEngine *policy.Engine
+	shippedErr    error
+)
+
+// shipped is the default policy bundle exactly as shipped (the flow tests
+// run on a relaxed copy of it), compiled once for the package.
+func shipped(t testing.TB) *policy.Engine {
+	t.Helper()
+	shippedOnce.Do(func() { shippedEngine, shippedErr = policy.New("") })
+	if shippedErr != nil {
+		t.Fatal(shippedErr)
+	}
+	return shippedEngine
+}
+
+// newGovHarness is a real Temporal server, a store and the API serving
+// govUsers, with the shipped policy deciding in the API and the workflows.
 func newGovHarness(t *testing.T, withWorker bool) *harness {
 	t.Helper()
-	h := newHarness(t, false)
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	kit := testkit.New(t, ":memory:")
+	c := ts.GetDefaultClient()
+	kit.Activities.Temporal = c
+	kit.Activities.Policy = shipped(t)
 	auth, err := api.NewTokens(govUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer((&api.Server{Store: h.kit.Store, Temporal: h.client, Auth: auth, Policy: governance(t),
-		Providers: h.kit.Activities.Providers, Sim: h.kit.Sim}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: auth, Policy: shipped(t),
+		Providers: kit.Activities.Providers, Sim: kit.Sim}).Handler())
 	t.Cleanup(srv.Close)
-	h.url = srv.URL
+	h := &harness{t: t, ts: ts, kit: kit, client: c, url: srv.URL}
 	if withWorker {
 		h.startWorker()
 	}
@@ -69,7 +94,7 @@ func newStoreHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer((&api.Server{Store: kit.Store, Auth: auth, Policy: governance(t), Providers: kit.Activities.Providers}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: kit.Store, Auth: auth, Policy: shipped(t), Providers: kit.Activities.Providers}).Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, kit: kit, url: srv.URL}
 }
@@ -104,17 +129,45 @@ func (h *harness) audit(f store.AuditFilter) []modelplane.AuditRecord {
 	return recs
 }
 
+// govWait bounds the waits on workflows: generous, since the suite shares a
+// loaded machine; a wait ends as soon as its condition holds.
+const govWait = 3 * time.Minute
+
+// waitPromotion polls the stored promotion until done says so; on timeout
+// it reports where the promotion stands.
+func (h *harness) waitPromotion(id, what string, done func(p modelplane.Promotion) bool) modelplane.Promotion {
+	h.t.Helper()
+	deadline := time.Now().Add(govWait)
+	for {
+		p := h.promotion(id)
+		if done(p) {
+			return p
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s %s: status %s, stage %s, reason %q, history %+v", id, what, p.Status, p.Stage, p.Reason, p.History)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
 // waitStage waits until the promotion's stored stage is stage.
 func (h *harness) waitStage(id, stage string) modelplane.Promotion {
 	h.t.Helper()
-	var p modelplane.Promotion
-	h.waitFor(id+" at "+stage, 60*time.Second, func() bool {
-		p = h.promotion(id)
+	return h.waitPromotion(id, "at stage "+stage, func(p modelplane.Promotion) bool {
 		if modelplane.Terminal(p.Status) {
 			h.t.Fatalf("promotion %s ended %s (%s) before reaching %s", id, p.Status, p.Reason, stage)
 		}
 		return p.Stage == stage
 	})
+}
+
+// waitEnded waits until the promotion ended, and requires status.
+func (h *harness) waitEnded(id, status string) modelplane.Promotion {
+	h.t.Helper()
+	p := h.waitPromotion(id, "to end", func(p modelplane.Promotion) bool { return p.Stage == modelplane.StageDone })
+	if p.Status != status {
+		h.t.Fatalf("promotion %s ended %s (%s), want %s", id, p.Status, p.Reason, status)
+	}
 	return p
 }
 
@@ -659,7 +712,7 @@ func TestSelfApproval(t *testing.T) {
 	h.seed("high") // production, high risk: two approvals
 	h.addTarget("prod-b", "production", 0)
 	// root may approve anything (admin) except what root requested.
-	id := h.promote("root", canaryBody("v2", []int{100}, "1s"))
+	id := h.promote(as("root"), canaryBody("v2", []int{100}, "1s"))
 	p := h.waitStage(id, modelplane.StageAwaitingApproval)
 	if p.RequiredApprovals != 2 {
 		t.Fatalf("required approvals = %d, want 2", p.RequiredApprovals)
@@ -689,7 +742,7 @@ func TestSelfApproval(t *testing.T) {
 		workflows.Vote{Approver: "root", Decision: "approve", Roles: []string{modelplane.RoleAdmin}, Method: modelplane.AuthToken}); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("approval_denied recorded", 30*time.Second, func() bool {
+	h.waitFor("approval_denied recorded", govWait, func() bool {
 		for _, rec := range h.audit(store.AuditFilter{PromotionID: id, Action: "approval_denied"}) {
 			if rec.Actor == "root" && strings.Contains(fmt.Sprint(rec.Details["error"]), "four-eyes") {
 				return true
@@ -700,7 +753,7 @@ func TestSelfApproval(t *testing.T) {
 
 	// One vote per approver.
 	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("bob"), map[string]any{"decision": "approve"}), 200)
-	h.waitFor("bob's vote stored", 30*time.Second, func() bool { return len(h.promotion(id).Approvals) == 1 })
+	h.waitFor("bob's vote stored", govWait, func() bool { return len(h.promotion(id).Approvals) == 1 })
 	before := len(h.audit(store.AuditFilter{Actor: "bob", Action: "denied"}))
 	r := h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("bob"), map[string]any{"decision": "approve"}), 403)
 	if !strings.Contains(r.errMessage(), "bob has already voted (approve) on promotion "+id) {
@@ -743,7 +796,7 @@ func TestEvidenceChangeVoidsApprovals(t *testing.T) {
 
 	// bob approves what he reviewed.
 	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("bob"), map[string]any{"decision": "approve", "evidence_hash": h1}), 200)
-	h.waitFor("bob's vote stored", 30*time.Second, func() bool { return len(h.promotion(id).Approvals) == 1 })
+	h.waitFor("bob's vote stored", govWait, func() bool { return len(h.promotion(id).Approvals) == 1 })
 
 	// A new evaluation: the promotion re-validates.
 	r := h.must(h.call("PUT", "/v1/models/churn/versions/v2/metrics", as("alice"), map[string]any{"metrics": map[string]float64{"auc": 0.93, "f1": 0.81}}), 200)
@@ -751,7 +804,7 @@ func TestEvidenceChangeVoidsApprovals(t *testing.T) {
 		t.Fatalf("promotions re-validating: %s", got)
 	}
 	var h2 string
-	h.waitFor("new evidence hash", 30*time.Second, func() bool { h2 = evidence(); return h2 != h1 && h2 != "" })
+	h.waitFor("new evidence hash", govWait, func() bool { h2 = evidence(); return h2 != h1 && h2 != "" })
 	changed := h.must(h.call("GET", "/v1/audit?promotion="+id+"&action=evidence_changed", as("alice"), nil), 200)
 	recs := list(changed, "records")
 	if len(recs) != 1 || recs[0]["evidence_hash"] != h2 || field(recs[0], "details", "previous") != h1 || field(recs[0], "details", "approvals_voided") != 1.0 {
@@ -777,7 +830,7 @@ func TestEvidenceChangeVoidsApprovals(t *testing.T) {
 
 	// carol approves the new evidence: one of two, since bob's vote was on h1.
 	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("carol"), map[string]any{"decision": "approve", "evidence_hash": h2}), 200)
-	h.waitFor("carol's vote stored", 30*time.Second, func() bool { p = h.promotion(id); return len(p.Approvals) == 2 })
+	h.waitFor("carol's vote stored", govWait, func() bool { p = h.promotion(id); return len(p.Approvals) == 2 })
 	// The projection that first holds carol's vote was written after the
 	// workflow tallied it: had bob's old vote counted, it would not still wait.
 	if p.Stage != modelplane.StageAwaitingApproval || p.Status != modelplane.StatusRunning {
@@ -798,7 +851,7 @@ func TestEvidenceChangeVoidsApprovals(t *testing.T) {
 
 	// bob reviews the new evidence and votes again: now it proceeds.
 	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("bob"), map[string]any{"decision": "approve"}), 200)
-	p = h.waitStatus(id, modelplane.StatusSucceeded, 60*time.Second)
+	p = h.waitEnded(id, modelplane.StatusSucceeded)
 	if p.Validation.EvidenceHash != h2 {
 		t.Fatalf("final evidence %q, want %q", p.Validation.EvidenceHash, h2)
 	}
@@ -827,15 +880,18 @@ func TestProvenanceAndScorecard(t *testing.T) {
 	id := h.promote("alice", canaryBody("v2", []int{50, 100}, "200ms"))
 	h.waitStage(id, modelplane.StageAwaitingApproval)
 	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", as("bob"), map[string]any{"decision": "approve", "comment": "offline metrics fine"}), 200)
-	p := h.waitStatus(id, modelplane.StatusSucceeded, 60*time.Second)
-	h.waitGuardian()
+	p := h.waitEnded(id, modelplane.StatusSucceeded)
+	h.waitFor("guardian running", govWait, func() bool {
+		_, err := h.client.DescribeWorkflowExecution(context.Background(), workflows.GuardianWorkflowID("churn", "prod"), "")
+		return err == nil
+	})
 	// Drift on the promoted version: the guardian rolls back to v1.
 	r := h.must(h.call("POST", "/v1/signals/drift", as("alice"), map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.9}), 202)
 	if !strings.Contains(r.raw, `"kind":"deployment"`) {
 		t.Fatalf("drift affected %s", r.raw)
 	}
 	var prov resp
-	h.waitFor("rollback in provenance", 30*time.Second, func() bool {
+	h.waitFor("rollback in provenance", govWait, func() bool {
 		prov = h.must(h.call("GET", "/v1/models/churn/versions/v2/provenance", as("audrey"), nil), 200)
 		return len(list(prov, "rollbacks")) > 0
 	})
@@ -911,6 +967,7 @@ func TestProvenanceAndScorecard(t *testing.T) {
 	if q, _ := lat["queries"].(float64); q < 1 || lat["p50_ms"].(float64) < 0 || lat["max_ms"].(float64) < lat["p50_ms"].(float64) {
 		t.Fatalf("provenance latency = %v", lat)
 	}
+	t.Logf("scorecard: %s", sc.raw)
 	h.must(h.call("GET", "/v1/scorecard", as("root"), nil), 200)
 	h.must(h.call("GET", "/v1/scorecard", as("frank"), nil), 403)
 }

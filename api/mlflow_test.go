@@ -96,10 +96,10 @@ func TestMLflowPromotionImportsAndMirrors(t *testing.T) {
 	// MLflow's champion alias follows it.
 	h.waitGuardian()
 	h.must(h.call("POST", "/v1/signals/drift", "alice", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.45}), 202)
-	h.waitFor("traffic back on 1", 20*time.Second, func() bool { return h.kit.Traffic(t) == "1=100" })
-	h.waitFor("champion back on 1", 20*time.Second, func() bool { got, _ := reg.Alias("churn-xgb", "champion"); return got == "1" })
+	h.waitFor("traffic back on 1", 60*time.Second, func() bool { return h.kit.Traffic(t) == "1=100" })
+	h.waitFor("champion back on 1", 60*time.Second, func() bool { got, _ := reg.Alias("churn-xgb", "champion"); return got == "1" })
 	// The mirror moves the alias before it tags: wait for the tag, don't race it.
-	h.waitFor("version 2 tagged rolled_back", 20*time.Second, func() bool { return reg.Tags("churn-xgb", "2")["modelplane.stage"] == "rolled_back" })
+	h.waitFor("version 2 tagged rolled_back", 60*time.Second, func() bool { return reg.Tags("churn-xgb", "2")["modelplane.stage"] == "rolled_back" })
 
 	// Naming a version both ways is refused, naming the field.
 	bad := h.call("POST", "/v1/promotions", "alice", map[string]any{"model": "churn", "target": "prod", "version": "2", "mlflow": map[string]any{"name": "churn-xgb", "version": "2"}})

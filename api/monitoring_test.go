@@ -161,7 +161,7 @@ func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
 	back := time.Since(changed)
 
 	var fired, received time.Time
-	h.waitFor("alert audited", 10*time.Second, func() bool {
+	h.waitFor("alert audited", 60*time.Second, func() bool {
 		recs := h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200).body["records"].([]any)
 		for _, r := range recs {
 			rec := r.(map[string]any)
@@ -175,7 +175,7 @@ func TestAlertmanagerRollsBackAFullyPromotedModel(t *testing.T) {
 	})
 	t.Logf("drift exported → traffic back: %s; alert active in Prometheus → webhook received: %s; webhook → traffic back: %s",
 		back.Round(time.Millisecond), received.Sub(fired).Round(time.Millisecond), changed.Add(back).Sub(received).Round(time.Millisecond))
-	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	h.waitFor("retrain", 60*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
 	if ev := h.kit.Sink.Events()[0]; ev.Data["version"] != "v2" {
 		t.Fatalf("retrain event = %+v", ev)
 	}
@@ -259,7 +259,7 @@ func TestGuardianJudgesTheStableVersionWithPrometheus(t *testing.T) {
 
 	exp.Set(series("model_drift_score", "v2"), 0.8)
 	h.waitFor("guardian rollback to v1", 30*time.Second, func() bool { return h.kit.Traffic(t) == "v1=100" })
-	h.waitFor("retrain", 10*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
+	h.waitFor("retrain", 60*time.Second, func() bool { return len(h.kit.Sink.Events()) == 1 })
 	ev := h.kit.Sink.Events()[0]
 	if !strings.Contains(ev.Data["reason"].(string), "drift: 0.8 does not satisfy result < 0.3") {
 		t.Fatalf("retrain reason = %v", ev.Data["reason"])

@@ -136,26 +136,46 @@ func (e *encoder) value(v any, dropZero bool) {
 		}
 		e.num(f)
 	case map[string]any:
+		if x == nil { // encoding/json stores a nil map or slice as null
+			e.buf.WriteString("null")
+			return
+		}
 		e.object(len(x), func(yield func(string, any)) {
 			for k, v := range x {
 				yield(k, v)
 			}
 		}, dropZero)
 	case map[string]string:
+		if x == nil {
+			e.buf.WriteString("null")
+			return
+		}
 		e.object(len(x), func(yield func(string, any)) {
 			for k, v := range x {
 				yield(k, v)
 			}
 		}, dropZero)
 	case map[string]float64:
+		if x == nil {
+			e.buf.WriteString("null")
+			return
+		}
 		e.object(len(x), func(yield func(string, any)) {
 			for k, v := range x {
 				yield(k, v)
 			}
 		}, dropZero)
 	case []any:
+		if x == nil {
+			e.buf.WriteString("null")
+			return
+		}
 		e.array(len(x), func(i int) any { return x[i] }, dropZero)
 	case []string:
+		if x == nil {
+			e.buf.WriteString("null")
+			return
+		}
 		e.array(len(x), func(i int) any { return x[i] }, dropZero)
 	default:
 		e.value(jsonTree(v), dropZero)
