@@ -3,7 +3,9 @@ package modelplane
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,20 +49,25 @@ func (d Duration) String() string { return time.Duration(d).String() }
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
+// UnmarshalJSON reads "30s" (or a number of seconds). Its errors are
+// *json.UnmarshalTypeError so that encoding/json fills in the field's path.
 func (d *Duration) UnmarshalJSON(b []byte) error {
+	bad := func(v string) error {
+		return &json.UnmarshalTypeError{Value: v, Type: reflect.TypeFor[Duration]()}
+	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		// Accept plain numbers as seconds: convenient for scripts.
 		var n float64
 		if err2 := json.Unmarshal(b, &n); err2 != nil {
-			return fmt.Errorf("duration must be a string such as \"30s\"")
+			return bad(string(b))
 		}
 		*d = Duration(n * float64(time.Second))
 		return nil
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q", s)
+		return bad(strconv.Quote(s))
 	}
 	*d = Duration(v)
 	return nil

@@ -11,7 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,7 +224,7 @@ func bind(c echo.Context, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fieldOfValue(jsonError(err), body)
+		return jsonError(err)
 	}
 	if dec.More() {
 		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: trailing data after the object")
@@ -247,7 +247,10 @@ func jsonError(err error) error {
 		}
 		return modelplane.FieldError(field, "must be %s, got %s", typeName(typ.Type.String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if unq, err := strconv.Unquote(field); err == nil && unq != "" {
+			field = unq
+		}
 		return modelplane.FieldError(field, "is not a known field")
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: unexpected end of input")
@@ -256,33 +259,14 @@ func jsonError(err error) error {
 	return modelplane.Errorf(modelplane.EInvalid, "malformed JSON: %v", err)
 }
 
-// fieldOfValue names the field for errors from field-level unmarshalers
-// (durations), which encoding/json reports without one: the key whose value
-// is the rejected string.
-func fieldOfValue(err error, body []byte) error {
-	var e *modelplane.Error
-	if !errors.As(err, &e) || e.Field != "" {
-		return err
-	}
-	m := quotedValue.FindStringSubmatch(e.Message)
-	if m == nil {
-		return err
-	}
-	k := regexp.MustCompile(`"([^"\\]+)"\s*:\s*` + regexp.QuoteMeta(m[1])).FindSubmatch(body)
-	if k == nil {
-		return err
-	}
-	return modelplane.FieldError(string(k[1]), "%s", strings.TrimPrefix(e.Message, "malformed JSON: "))
-}
-
-var quotedValue = regexp.MustCompile(`invalid duration ("(?:[^"\\]|\\.)*")`)
-
 func typeName(t string) string {
 	switch {
 	case strings.Contains(t, "int"):
 		return "an integer"
 	case strings.Contains(t, "float"):
 		return "a number"
+	case strings.HasSuffix(t, "Duration"):
+		return `a duration such as "30s"`
 	case t == "string" || strings.HasSuffix(t, "RiskTier"):
 		return "a string"
 	case strings.HasPrefix(t, "map"):

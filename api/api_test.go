@@ -265,7 +265,7 @@ func TestApprovalByUpdateAndSignalThenCanaryThenGuardianRollsBack(t *testing.T) 
 	}
 
 	// The guardian records the retrain after the webhook answered: wait for it.
-	wants := []string{`"action":"vote"`, `"action":"approval_denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`}
+	wants := []string{`"action":"vote"`, `"action":"denied"`, `"action":"rollback"`, `"action":"retrain"`, `"actor":"carol"`}
 	var audit resp
 	h.waitFor("audit trail", 60*time.Second, func() bool {
 		audit = h.must(h.call("GET", "/v1/audit?model=churn", "dave", nil), 200)
