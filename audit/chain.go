@@ -135,51 +135,40 @@ func (e *encoder) value(v any, dropZero bool) {
 			return
 		}
 		e.num(f)
+	// encoding/json stores a nil map or slice as null, so it hashes as null.
 	case map[string]any:
-		if x == nil { // encoding/json stores a nil map or slice as null
-			e.buf.WriteString("null")
-			return
-		}
-		e.object(len(x), func(yield func(string, any)) {
-			for k, v := range x {
-				yield(k, v)
-			}
-		}, dropZero)
+		encodeMap(e, x, dropZero)
 	case map[string]string:
-		if x == nil {
-			e.buf.WriteString("null")
-			return
-		}
-		e.object(len(x), func(yield func(string, any)) {
-			for k, v := range x {
-				yield(k, v)
-			}
-		}, dropZero)
+		encodeMap(e, x, dropZero)
 	case map[string]float64:
-		if x == nil {
-			e.buf.WriteString("null")
-			return
-		}
-		e.object(len(x), func(yield func(string, any)) {
-			for k, v := range x {
-				yield(k, v)
-			}
-		}, dropZero)
+		encodeMap(e, x, dropZero)
 	case []any:
-		if x == nil {
-			e.buf.WriteString("null")
-			return
-		}
-		e.array(len(x), func(i int) any { return x[i] }, dropZero)
+		encodeSlice(e, x, dropZero)
 	case []string:
-		if x == nil {
-			e.buf.WriteString("null")
-			return
-		}
-		e.array(len(x), func(i int) any { return x[i] }, dropZero)
+		encodeSlice(e, x, dropZero)
 	default:
 		e.value(jsonTree(v), dropZero)
 	}
+}
+
+func encodeMap[V any](e *encoder, m map[string]V, dropZero bool) {
+	if m == nil {
+		e.buf.WriteString("null")
+		return
+	}
+	e.object(len(m), func(yield func(string, any)) {
+		for k, v := range m {
+			yield(k, v)
+		}
+	}, dropZero)
+}
+
+func encodeSlice[V any](e *encoder, s []V, dropZero bool) {
+	if s == nil {
+		e.buf.WriteString("null")
+		return
+	}
+	e.array(len(s), func(i int) any { return s[i] }, dropZero)
 }
 
 func (e *encoder) array(n int, at func(int) any, dropZero bool) {

@@ -78,7 +78,7 @@ func BenchmarkDriftToRollback(b *testing.B) {
 		r.RegisterActivityWithOptions(func(context.Context) error { touched <- struct{}{}; return nil }, activity.RegisterOptions{Name: "Touch"})
 	})
 	id, _ := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: "bench-alice-token-0123"}})
-	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Identity: id, Providers: kit.Activities.Providers}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: id, Providers: kit.Activities.Providers}).Handler())
 	defer srv.Close()
 	post := func(path string, body any) map[string]any {
 		data, _ := json.Marshal(body)
