@@ -176,6 +176,9 @@ func (h *harness) promotion(id string) modelplane.Promotion {
 
 func (h *harness) waitStatus(id, status string, timeout time.Duration) modelplane.Promotion {
 	h.t.Helper()
+	// A deadline only bounds a failure; on a loaded 2-core runner with the
+	// race detector a passing run can take far longer than the timers in it.
+	timeout = max(timeout, 2*time.Minute)
 	var p modelplane.Promotion
 	h.waitFor("promotion "+id+" "+status, timeout, func() bool {
 		p = h.promotion(id)
