@@ -168,7 +168,9 @@ func hasAction(recs []modelplane.AuditRecord, action string) bool {
 
 func mustTokens(t *testing.T) *identity.Tokens {
 	t.Helper()
-	id, err := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"], Teams: []string{"growth"}}, {Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"], Teams: []string{"growth"}}})
+	// The MCP servers here belong to team agents.
+	teams := []string{"growth", "agents"}
+	id, err := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: tokens["alice"], Teams: teams}, {Name: "bob", Role: api.RoleApprover, Secret: tokens["bob"], Teams: teams}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
 )
 
 // platform is one provider under test with hooks into its stand-in.
@@ -74,6 +75,9 @@ func (l *lifecycle) promote(t *testing.T, version string, s modelplane.RolloutSt
 	var ts testsuite.WorkflowTestSuite
 	ts.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	env := ts.NewTestWorkflowEnvironment()
+	// The 1 s deadlock detector fires on a busy runner with -race while
+	// the workflow is only waiting for the CPU: give it room.
+	env.SetWorkerOptions(sdkworker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	worker.Register(env, l.kit.Activities)
 	// The guardian is started through the Temporal client, which this
 	// environment lacks: capture the hand-over instead.
