@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,16 +13,19 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/internal/pgtest"
 	"github.com/modelplane/modelplane/store"
 )
 
 // pgDSN is the server the PostgreSQL tests use: MODELPLANE_TEST_POSTGRES_DSN,
-// else the local server that `make test` makes sure is running.
-func pgDSN() string {
-	if dsn := os.Getenv("MODELPLANE_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
+// else one hack/ensure-postgres.sh finds or starts (see internal/pgtest).
+func pgDSN(t testing.TB) string {
+	t.Helper()
+	dsn, err := pgtest.DSN()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	return dsn
 }
 
 // freshPostgres creates a throwaway schema and returns a DSN whose
@@ -31,13 +33,13 @@ func pgDSN() string {
 // tables, and a hundred times quicker to make than one.
 func freshPostgres(t testing.TB) string {
 	t.Helper()
-	admin, err := sql.Open("pgx", pgDSN())
+	admin, err := sql.Open("pgx", pgDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
 	if err := admin.Ping(); err != nil {
-		t.Fatalf("PostgreSQL at %s is not reachable (set MODELPLANE_TEST_POSTGRES_DSN or run hack/ensure-postgres.sh): %v", pgDSN(), err)
+		t.Fatalf("PostgreSQL at %s is not reachable (set MODELPLANE_TEST_POSTGRES_DSN or run hack/ensure-postgres.sh): %v", pgDSN(t), err)
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -46,13 +48,13 @@ func freshPostgres(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		a, err := sql.Open("pgx", pgDSN())
+		a, err := sql.Open("pgx", pgDSN(t))
 		if err == nil {
 			_, _ = a.Exec("DROP SCHEMA IF EXISTS " + name + " CASCADE")
 			a.Close()
 		}
 	})
-	u, err := url.Parse(pgDSN())
+	u, err := url.Parse(pgDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/modelplane/modelplane/internal/pgtest"
 	"github.com/modelplane/modelplane/internal/proc"
 	"os"
 	"path/filepath"
@@ -42,9 +43,6 @@ const (
 	Version = "v1.8.7"
 	rev     = "r1"
 )
-
-// DefaultPostgresDSN is used when MODELPLANE_TEST_POSTGRES_DSN is unset.
-const DefaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 // TokenTTL is how long minted tokens are valid (the registry's own are 5 minutes).
 const TokenTTL = 5 * time.Minute
@@ -90,13 +88,9 @@ func Binary() string {
 		fmt.Sprintf("%s_%s-%s_%s", Version, runtime.GOOS, runtime.GOARCH, rev), "registry")
 }
 
-// PostgresDSN is the server the registry's database is created on.
-func PostgresDSN() string {
-	if d := os.Getenv("MODELPLANE_TEST_POSTGRES_DSN"); d != "" {
-		return d
-	}
-	return DefaultPostgresDSN
-}
+// PostgresDSN is the server the registry's database is created on:
+// MODELPLANE_TEST_POSTGRES_DSN, else one internal/pgtest finds or starts.
+func PostgresDSN() (string, error) { return pgtest.DSN() }
 
 // Start returns the binary's shared registry, starting it on first use. When
 // the binary is missing the test is skipped (run hack/ensure-mcp-registry.sh),
@@ -110,7 +104,12 @@ func Start(tb testing.TB) *Registry {
 			skipMsg = fmt.Sprintf("MCP registry binary missing (%s): run hack/ensure-mcp-registry.sh (or set MODELPLANE_MCP_REGISTRY_BIN)", bin)
 			return
 		}
-		shared, sharedErr = start(bin, PostgresDSN())
+		dsn, err := PostgresDSN()
+		if err != nil {
+			sharedErr = err
+			return
+		}
+		shared, sharedErr = start(bin, dsn)
 	})
 	if skipMsg != "" {
 		proc.Missing(tb, skipMsg, "MODELPLANE_REQUIRE_MCP_REGISTRY")

@@ -1,0 +1,77 @@
+// Package pgtest finds the PostgreSQL server tests run against:
+// MODELPLANE_TEST_POSTGRES_DSN when set, else whatever
+// hack/ensure-postgres.sh provides — a server already answering on
+// 127.0.0.1:5432, or a private cluster (initdb + pg_ctl on a temporary
+// directory and port) it starts, installing Debian's postgresql if missing.
+// So `go test ./store/` works on a fresh machine without `make test`.
+package pgtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Env is the variable that names an existing server.
+const Env = "MODELPLANE_TEST_POSTGRES_DSN"
+
+var (
+	once sync.Once
+	dsn  string
+	err  error
+)
+
+// DSN is the admin DSN of the test server, started on first use if needed.
+// The answer is computed once per test binary.
+func DSN() (string, error) {
+	once.Do(func() { dsn, err = find() })
+	return dsn, err
+}
+
+func find() (string, error) {
+	if d := os.Getenv(Env); d != "" {
+		return d, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	script := filepath.Join(root, "hack", "ensure-postgres.sh")
+	cmd := exec.Command(script)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s (set %s to use a running server): %v\n%s", script, Env, err, stderr.String())
+	}
+	d := strings.TrimSpace(string(out))
+	if d == "" {
+		return "", fmt.Errorf("%s printed no DSN:\n%s", script, stderr.String())
+	}
+	// Later calls in subprocesses of this test (and their children) reuse it.
+	_ = os.Setenv(Env, d)
+	return d, nil
+}
+
+// moduleRoot is the nearest directory above the working directory holding go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("pgtest: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
