@@ -29,8 +29,8 @@ test: vet
 ## test-reliability: kill -9 the worker at every stage boundary, restart dev mid-rollout,
 ##   30% injected provider faults, thousands of concurrent promotions, and time-bounded fuzzing
 test-reliability: build
-	@if [ -d reliability ]; then dsn=$$(hack/ensure-postgres.sh) && \
-	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" $(GO) test -race -count=1 -timeout 40m -tags reliability ./reliability/...; fi
+	@dsn=$$(hack/ensure-postgres.sh) && \
+	MODELPLANE_TEST_POSTGRES_DSN="$$dsn" $(GO) test -race -count=1 -timeout 40m -tags reliability -v ./reliability/...
 	$(MAKE) fuzz
 
 FUZZTIME ?= 20s
@@ -55,7 +55,7 @@ test-integration: build
 
 ## bench: every figure as a ratio against a baseline measured in the same run (see bench/README.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 30x -timeout 40m ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/...
 	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2000x ./policy/
 	$(GO) test -run '^$$' -bench 'Governance' -benchtime 2000x ./api/
 
