@@ -1,155 +1,117 @@
-// Package bench measures modelplane against a bare Temporal baseline on the
-// same in-process server, in the same run, and reports ratios.
-//
-//	make bench   (or: go test -run '^$' -bench . -benchtime 30x ./bench/)
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"sort"
 	"testing"
 	"time"
 
 	"github.com/modelplane/modelplane"
-	"github.com/modelplane/modelplane/api"
-	"github.com/modelplane/modelplane/internal/testkit"
-	mpworker "github.com/modelplane/modelplane/worker"
+	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/workflows"
-	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
-	"go.temporal.io/server/temporaltest"
 )
 
-// notifying wraps the real simulator and reports when a split puts one version at 100%.
-type notifying struct {
-	modelplane.Provider
-	full chan string
-}
+// BenchmarkDriftToRollback: a drift signal posted to the API during a canary
+// bake, until the simulator serves the stable version at 100% again,
+// against a bare signal → activity workflow on the same server and worker.
+// MODELPLANE_BENCH_DRIFT_SAMPLES rollbacks per round (default 100).
+func BenchmarkDriftToRollback(b *testing.B) {
+	loadNote(b)
+	n := envInt(b, "MODELPLANE_BENCH_DRIFT_SAMPLES", 100)
+	s := newStack(b, true, registerBaselines)
+	// Staging: a low-risk model needs no approval there, so each sample
+	// goes straight to the canary; rollback takes the same path as in production.
+	s.target("staging", "staging")
+	s.model("churn", "v0")
+	s.serve("churn", "staging", "v0")
+	ctx := context.Background()
 
-func (n notifying) SetTraffic(ctx context.Context, t modelplane.Target, model string, s modelplane.TrafficSplit, id string) (modelplane.Op, error) {
-	op, err := n.Provider.SetTraffic(ctx, t, model, s, id)
-	if err == nil && len(s) == 1 {
-		for v := range s {
+	type event struct{ kind, id string }
+	events := make(chan event, 64)
+	s.watch.on(func(name string, arg any) {
+		var e event
+		switch in := arg.(type) {
+		case activities.ProgressInput:
+			// The first canary step is live and recorded: the bake begins.
+			if p := in.Promotion; name == "RecordProgress" && p != nil && p.Stage == modelplane.StageCanary && p.Traffic[p.Version] > 0 {
+				e = event{"baking", p.Version}
+			}
+		case activities.TrafficInput:
+			if name == "SetTraffic" && in.Split["v0"] == 100 {
+				e = event{"restored", ""}
+			}
+		case string:
+			e = event{"bare", in}
+		}
+		if e.kind != "" {
 			select {
-			case n.full <- v:
+			case events <- e:
 			default:
 			}
 		}
-	}
-	return op, err
-}
-
-// baseline is the smallest workflow with the same shape as a drift rollback:
-// wait for a signal, then run one activity.
-func baseline(ctx workflow.Context) error {
-	workflow.GetSignalChannel(ctx, "go").Receive(ctx, nil)
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
-	return workflow.ExecuteActivity(ctx, "Touch").Get(ctx, nil)
-}
-
-func percentile(d []time.Duration, p float64) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[int(p*float64(len(s)-1)+0.5)]
-}
-
-// BenchmarkDriftToRollback: a drift signal through the API during a canary
-// bake until the stable version serves 100% again, against a bare
-// signal→activity workflow on the same server.
-func BenchmarkDriftToRollback(b *testing.B) {
-	ts := temporaltest.NewServer()
-	defer ts.Stop()
-	kit := testkit.New(b, ":memory:")
-	c := ts.GetDefaultClient()
-	kit.Activities.Temporal = c
-	full := make(chan string, 16)
-	kit.Activities.Providers = modelplane.ProviderSet{"sim": notifying{Provider: kit.Sim, full: full}}
-	touched := make(chan struct{}, 16)
-	ts.NewWorker(workflows.TaskQueue, func(r worker.Registry) {
-		mpworker.Register(r, kit.Activities)
-		r.RegisterWorkflowWithOptions(baseline, workflow.RegisterOptions{Name: "Baseline"})
-		r.RegisterActivityWithOptions(func(context.Context) error { touched <- struct{}{}; return nil }, activity.RegisterOptions{Name: "Touch"})
 	})
-	id, _ := api.NewTokens([]api.Token{{Name: "alice", Role: api.RoleRequester, Secret: "bench-alice-token-0123"}})
-	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: id, Providers: kit.Activities.Providers}).Handler())
-	defer srv.Close()
-	post := func(path string, body any) map[string]any {
-		data, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(data))
-		req.Header.Set("Authorization", "Bearer bench-alice-token-0123")
-		res, err := http.DefaultClient.Do(req)
+
+	sample := 0
+	ours := func() time.Duration {
+		sample++
+		v := fmt.Sprintf("c%d", sample)
+		s.version("churn", v)
+		acc, err := s.promote("churn", v, "staging", []int{10, 100}, "1h", "1h")
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer res.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(res.Body).Decode(&out)
-		if res.StatusCode/100 != 2 {
-			b.Fatalf("%s: %d %v", path, res.StatusCode, out)
-		}
-		return out
-	}
-	kit.Seed(b, modelplane.RiskLow, "v1", "v2")
-	kit.Serve(b, "v1", "")
-	ctx := context.Background()
-
-	var ours, base []time.Duration
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		// Baseline: signal → activity on the same server.
-		wid := fmt.Sprintf("baseline-%d", i)
-		if _, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, "Baseline"); err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond) // let it block on the signal
+		await(b, "first canary step", events, time.Minute, func(e event) bool { return e.kind == "baking" && e.id == v })
 		t0 := time.Now()
-		if err := c.SignalWorkflow(ctx, wid, "", "go", nil); err != nil {
+		if err := s.call("POST", "/v1/signals/drift", alice, map[string]any{"model": "churn", "target": "staging", "version": v, "metric": "psi", "score": 0.5}, nil, 202); err != nil {
 			b.Fatal(err)
 		}
-		<-touched
-		base = append(base, time.Since(t0))
-
-		// modelplane: a canary at its first step, then drift.
-		p := post("/v1/promotions", map[string]any{"model": "churn", "version": "v2", "target": "prod",
-			"strategy": map[string]any{"type": "canary", "steps": []int{10, 100}, "bake": "1h"}})
-		pid := p["id"].(string)
-		testkit.WaitFor(b, "first step", 30*time.Second, func() bool {
-			pr, _ := kit.Store.GetPromotion(ctx, pid)
-			return pr.Traffic["v2"] == 10 && pr.Stage == modelplane.StageCanary
-		})
-		for len(full) > 0 {
-			<-full
+		await(b, "v0 back at 100%", events, time.Minute, func(e event) bool { return e.kind == "restored" })
+		d := time.Since(t0)
+		// The retrain request and the projection follow; the next sample needs the pair free.
+		var p modelplane.Promotion
+		if err := s.c.GetWorkflow(ctx, acc.WorkflowID, "").Get(ctx, &p); err != nil {
+			b.Fatal(err)
 		}
-		b.StartTimer()
-		t1 := time.Now()
-		post("/v1/signals/drift", map[string]any{"model": "churn", "target": "prod", "version": "v2", "metric": "psi", "score": 0.5})
-		for v := range full {
-			if v == "v1" {
-				break
-			}
+		if p.Status != modelplane.StatusRolledBack {
+			b.Fatalf("promotion %s ended %s: %s", p.ID, p.Status, p.Reason)
 		}
-		ours = append(ours, time.Since(t1))
-		b.StopTimer()
-		testkit.WaitFor(b, "rolled back", 30*time.Second, func() bool {
-			pr, _ := kit.Store.GetPromotion(ctx, pid)
-			return pr.Status == modelplane.StatusRolledBack
-		})
-		b.StartTimer()
+		return d
 	}
-	b.StopTimer()
-	p50, p99, b50, b99 := percentile(ours, .5), percentile(ours, .99), percentile(base, .5), percentile(base, .99)
-	b.ReportMetric(float64(p50.Microseconds())/1000, "drift-p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "drift-p99-ms")
-	b.ReportMetric(float64(b50.Microseconds())/1000, "baseline-p50-ms")
-	b.ReportMetric(float64(b99.Microseconds())/1000, "baseline-p99-ms")
-	b.ReportMetric(float64(p50)/float64(b50), "p50-ratio")
-	b.ReportMetric(float64(p99)/float64(b99), "p99-ratio")
+	bare := func(i int) time.Duration {
+		wid := fmt.Sprintf("bare-drift-%d", i)
+		run, err := s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wid, TaskQueue: workflows.TaskQueue}, "BenchParked", wid, time.Duration(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		await(b, "baseline parked", events, time.Minute, func(e event) bool { return e.kind == "bare" && e.id == wid })
+		t0 := time.Now()
+		if err := s.c.SignalWorkflow(ctx, wid, "", "go", nil); err != nil {
+			b.Fatal(err)
+		}
+		await(b, "baseline activity", events, time.Minute, func(e event) bool { return e.kind == "bare" && e.id == wid+"/done" })
+		d := time.Since(t0)
+		if err := run.Get(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+
+	ours() // warm caches and the retrain sink's first connection
+	bare(-1)
+	var ow, bw []time.Duration
+	for b.Loop() {
+		for i := 0; i < n; i++ {
+			bw = append(bw, bare(len(bw)))
+			ow = append(ow, ours())
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(len(ow)), "rollbacks")
+	b.ReportMetric(ms(pct(ow, .5)), "drift-p50-ms")
+	b.ReportMetric(ms(pct(ow, .99)), "drift-p99-ms")
+	b.ReportMetric(ms(pct(bw, .5)), "bare-p50-ms")
+	b.ReportMetric(ms(pct(bw, .99)), "bare-p99-ms")
+	b.ReportMetric(float64(pct(ow, .5))/float64(pct(bw, .5)), "p50-ratio")
+	b.ReportMetric(float64(pct(ow, .99))/float64(pct(bw, .99)), "p99-ratio")
 }

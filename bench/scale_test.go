@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/workflows"
+	"go.temporal.io/sdk/client"
+)
+
+// BenchmarkScale: how many promotions the embedded stack holds while they
+// wait — on approval (production: the policy asks one approval) or in a
+// canary bake (staging, 1h bake) — started through the API by concurrent
+// clients, against bare workflows parked the same way (one activity, then a
+// wait) on the same server. Each wait kind is one stack that grows through
+// the sizes in MODELPLANE_BENCH_SCALE (default 250,500,1000): n=500 adds 250
+// promotions to the 250 already parked, and reports RSS of the whole
+// process, RSS per parked promotion, and the start throughput of that step.
+func BenchmarkScale(b *testing.B) {
+	loadNote(b)
+	sizes := []int{250, 500, 1000}
+	if v := os.Getenv("MODELPLANE_BENCH_SCALE"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n <= 0 {
+				b.Fatalf("MODELPLANE_BENCH_SCALE: want sizes like 500,1000,2000, got %q", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	slices.Sort(sizes)
+	for _, wait := range []string{"approval", "bake"} {
+		b.Run(wait, func(b *testing.B) {
+			h := newHold(b, wait)
+			for _, n := range sizes {
+				b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) { h.grow(b, n) })
+			}
+		})
+	}
+}
+
+// hold is a stack with promotions and bare workflows parked on it.
+type hold struct {
+	s       *stack
+	wait    string
+	target  string
+	bake    time.Duration
+	clients int
+
+	parked, bareParked atomic.Int64
+	seen               sync.Map
+	failed             atomic.Pointer[string] // why a promotion ended instead of parking
+
+	ours, bares       int     // how many are parked
+	rss0              float64 // RSS with nothing parked
+	rssOurs, heapOurs float64 // summed growth while promotions parked, MiB
+	rssBare, heapBare float64
+}
+
+func newHold(b *testing.B, wait string) *hold {
+	h := &hold{s: newStack(b, true, registerBaselines), wait: wait, target: "prod", clients: envInt(b, "MODELPLANE_BENCH_API_CLIENTS", 32)}
+	if wait == "bake" {
+		h.target, h.bake = "staging", time.Hour
+		h.s.target(h.target, "staging")
+	} else {
+		h.s.target(h.target, "production")
+	}
+	h.s.watch.on(func(name string, arg any) {
+		switch in := arg.(type) {
+		case activities.ProgressInput:
+			p := in.Promotion
+			if name != "RecordProgress" || p == nil {
+				return
+			}
+			if modelplane.Terminal(p.Status) {
+				why := fmt.Sprintf("promotion %s ended %s: %s", p.ID, p.Status, p.Reason)
+				h.failed.CompareAndSwap(nil, &why)
+			}
+			if (wait == "approval" && p.Stage == modelplane.StageAwaitingApproval) || (wait == "bake" && p.Stage == modelplane.StageCanary && p.Traffic[p.Version] > 0) {
+				if _, dup := h.seen.LoadOrStore(p.ID, true); !dup {
+					h.parked.Add(1)
+				}
+			}
+		case string:
+			if strings.HasPrefix(in, "park/") {
+				h.bareParked.Add(1)
+			}
+		}
+	})
+	h.rss0, _ = settledRSS()
+	return h
+}
+
+func (h *hold) until(b *testing.B, what string, c *atomic.Int64, want int) {
+	deadline := time.Now().Add(15 * time.Minute)
+	for c.Load() < int64(want) {
+		if why := h.failed.Load(); why != nil {
+			b.Fatal(*why)
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s: %d of %d after 15m", what, c.Load(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// models creates k models of team growth, each with its own version to
+// promote: only one promotion per model and target may run.
+func (h *hold) models(k int) []string {
+	names := make([]string, k)
+	for i := range names {
+		names[i] = fmt.Sprintf("scale-%05d", h.ours+i)
+		if h.wait == "bake" {
+			// A canary needs a stable version to split traffic with.
+			h.s.model(names[i], "v1", "v2")
+			h.s.serve(names[i], h.target, "v1")
+		} else {
+			h.s.model(names[i], "v2")
+		}
+	}
+	return names
+}
+
+// settle lets the tail of a chunk (the timer each parked workflow starts,
+// event deliveries) finish before memory is read, so it counts for its own side.
+const settle = 2 * time.Second
+
+// grow parks promotions and bare workflows until n of each are parked, in
+// alternating chunks so both sides meet a server of about the same size.
+func (h *hold) grow(b *testing.B, n int) {
+	ctx := context.Background()
+	var accept, park, bareStart, barePark time.Duration
+	added := 0
+	for b.Loop() {
+		for h.ours < n {
+			k := min(250, n-h.ours)
+			names := h.models(k)
+			r0, h0 := settledRSS()
+			t0 := time.Now()
+			if _, err := fanOut(k, h.clients, func(i int) error {
+				_, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			accept += time.Since(t0)
+			h.ours += k
+			h.until(b, "promotions parked", &h.parked, h.ours)
+			park += time.Since(t0)
+			time.Sleep(settle)
+			r1, h1 := settledRSS()
+			h.rssOurs, h.heapOurs = h.rssOurs+r1-r0, h.heapOurs+h1-h0
+
+			t0 = time.Now()
+			first := h.bares
+			if _, err := fanOut(k, h.clients, func(i int) error {
+				id := fmt.Sprintf("park/%d", first+i)
+				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParked", id, h.bake)
+				return err
+			}); err != nil {
+				b.Fatal(err)
+			}
+			bareStart += time.Since(t0)
+			h.bares += k
+			h.until(b, "bare workflows parked", &h.bareParked, h.bares)
+			barePark += time.Since(t0)
+			time.Sleep(settle)
+			r2, h2 := settledRSS()
+			h.rssBare, h.heapBare = h.rssBare+r2-r1, h.heapBare+h2-h1
+			added += k
+		}
+	}
+	rss, heap := settledRSS()
+	b.Logf("%s: %d promotions and %d bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB; time inside activities (bare: BenchNoop): %s",
+		h.wait, h.ours, h.bares, rss, h.rss0, heap, h.s.watch.profile())
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(h.ours), "promotions")
+	b.ReportMetric(h.rss0, "rss-before-MB")
+	b.ReportMetric(rss, "rss-after-MB")
+	b.ReportMetric(h.rssOurs*1024/float64(h.ours), "rss-KB/promotion")
+	b.ReportMetric(h.rssBare*1024/float64(h.bares), "rss-KB/bare")
+	b.ReportMetric(h.heapOurs*1024/float64(h.ours), "heap-KB/promotion")
+	b.ReportMetric(h.heapBare*1024/float64(h.bares), "heap-KB/bare")
+	if added == 0 {
+		return // already this size: nothing started, no rates
+	}
+	rate := func(d time.Duration) float64 { return float64(added) / d.Seconds() }
+	b.ReportMetric(rate(accept), "accepted/s")
+	b.ReportMetric(rate(park), "parked/s")
+	b.ReportMetric(rate(bareStart), "bare-starts/s")
+	b.ReportMetric(rate(barePark), "bare-parked/s")
+	b.ReportMetric(rate(accept)/rate(bareStart), "accept-ratio")
+	b.ReportMetric(rate(park)/rate(barePark), "parked-ratio")
+}
