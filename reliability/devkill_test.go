@@ -6,9 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +93,7 @@ func TestDevKilledMidRollout(t *testing.T) {
 
 	// Read the simulator's and the audit's tables from the store itself.
 	ctx := context.Background()
-	st, sp := openStore(t, filepath.Join(dir, "modelplane.db"))
+	st, sp := testkit.OpenStore(t, filepath.Join(dir, "modelplane.db"))
 	got, err := trafficOf(ctx, sp, "prod", m, id)
 	if err != nil {
 		t.Fatal(err)
@@ -108,20 +106,10 @@ func TestDevKilledMidRollout(t *testing.T) {
 	}
 }
 
-// devTokens reads the tokens `modelplane dev` wrote: "name role token [teams]".
+// devTokens reads the tokens `modelplane dev` wrote; alice and bob must have one.
 func devTokens(t *testing.T, path string) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && !strings.HasPrefix(f[0], "#") {
-			out[f[0]] = f[2]
-		}
-	}
+	out := testkit.DevTokens(t, path)
 	for _, u := range []string{"alice", "bob"} {
 		if out[u] == "" {
 			t.Fatalf("no token for %s in %s", u, path)

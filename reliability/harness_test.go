@@ -5,15 +5,11 @@ package reliability
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,50 +248,7 @@ func storeDSN(t *testing.T, dir string) (dsn, kind string) {
 	if os.Getenv("MODELPLANE_RELIABILITY_STORE") == "sqlite" {
 		return filepath.Join(dir, "modelplane.db"), "sqlite"
 	}
-	admin, err := pgtest.DSN()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	schema := "mp_rel_" + hex.EncodeToString(b)
-	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("PostgreSQL at MODELPLANE_TEST_POSTGRES_DSN: %v", err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", admin); err == nil {
-			_, _ = db.Exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE")
-			db.Close()
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), "postgres"
-}
-
-// openStore opens the shared store and the simulator's view of it.
-func openStore(t *testing.T, dsn string) (*store.Store, *sim.Provider) {
-	t.Helper()
-	st, err := store.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	sp, err := sim.New(st.DB(), st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, sp
+	return pgtest.Schema(t, "mp_rel_"), "postgres"
 }
 
 // serveStable makes version the stable version of model on target, as a

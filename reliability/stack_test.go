@@ -71,7 +71,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	}
 	dsn, kind := storeDSN(t, t.TempDir())
 
-	st, sp := openStore(t, dsn)
+	st, sp := testkit.OpenStore(t, dsn)
 	sp.SettleAfter(cfg.settle)
 	fp := newFaultyProvider(sp, cfg.faults)
 	provs := modelplane.ProviderSet{sim.Name: fp}
@@ -86,7 +86,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	}
 	t.Cleanup(w.Stop)
 
-	apiStore, apiSim := openStore(t, dsn)
+	apiStore, apiSim := testkit.OpenStore(t, dsn)
 	list := make([]api.Token, len(users))
 	for i, u := range users {
 		list[i] = api.Token{Name: u.name, Role: u.role, Secret: secret(u.name), Teams: []string{team}}

@@ -56,7 +56,7 @@ func TestWorkerKilledAtEveryStage(t *testing.T) {
 	eventually(t, "the API server", 2*time.Minute, func() (bool, string) { return c.ready(), "GET /readyz" })
 
 	ctx := context.Background()
-	st, sp := openStore(t, dsn)
+	st, sp := testkit.OpenStore(t, dsn)
 	c.createTarget(t, "prod", "production")
 	const good, bad = 20, 4
 	steps := []int{20, 50, 100}

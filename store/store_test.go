@@ -2,10 +2,6 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -17,52 +13,9 @@ import (
 	"github.com/modelplane/modelplane/store"
 )
 
-// pgDSN is the server the PostgreSQL tests use: MODELPLANE_TEST_POSTGRES_DSN,
-// else one hack/ensure-postgres.sh finds or starts (see internal/pgtest).
-func pgDSN(t testing.TB) string {
-	t.Helper()
-	dsn, err := pgtest.DSN()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dsn
-}
-
-// freshPostgres creates a throwaway schema and returns a DSN whose
-// search_path is that schema: as isolated as a database for the store's
-// tables, and a hundred times quicker to make than one.
-func freshPostgres(t testing.TB) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", pgDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.Ping(); err != nil {
-		t.Fatalf("PostgreSQL at %s is not reachable (set MODELPLANE_TEST_POSTGRES_DSN or run hack/ensure-postgres.sh): %v", pgDSN(t), err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "mp_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE SCHEMA " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		a, err := sql.Open("pgx", pgDSN(t))
-		if err == nil {
-			_, _ = a.Exec("DROP SCHEMA IF EXISTS " + name + " CASCADE")
-			a.Close()
-		}
-	})
-	u, err := url.Parse(pgDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshPostgres is a throwaway schema on the test PostgreSQL
+// (MODELPLANE_TEST_POSTGRES_DSN, else one internal/pgtest finds or starts).
+func freshPostgres(t testing.TB) string { return pgtest.Schema(t, "mp_test_") }
 
 func backends(t *testing.T) map[string]func(t *testing.T) string {
 	return map[string]func(t *testing.T) string{

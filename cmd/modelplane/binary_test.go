@@ -36,22 +36,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func readTokens(t *testing.T, path string) map[string]string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 3 && !strings.HasPrefix(line, "#") {
-			out[f[0]] = f[2]
-		}
-	}
-	return out
-}
-
 // TestDevBinary starts the real binary, drives a canary through its API,
 // interrupts it mid-bake and starts it again on the same data directory.
 func TestDevBinary(t *testing.T) {
@@ -77,7 +61,7 @@ func TestDevBinary(t *testing.T) {
 	if res.StatusCode != 200 || !bytes.Contains(page, []byte("<html")) {
 		t.Fatalf("Web UI answered %d: %.200s", res.StatusCode, page)
 	}
-	tok := readTokens(t, filepath.Join(dir, "tokens"))
+	tok := testkit.DevTokens(t, filepath.Join(dir, "tokens"))
 	if len(tok) != 5 || !strings.Contains(dev.Output(), tok["bob"]) {
 		t.Fatalf("tokens = %v", tok)
 	}

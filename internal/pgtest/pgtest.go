@@ -8,13 +8,20 @@ package pgtest
 
 import (
 	"bytes"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for the admin connection
 )
 
 // Env is the variable that names an existing server.
@@ -74,4 +81,40 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Schema creates a throwaway schema on the test server, dropped when the
+// test ends, and returns a DSN whose search_path is that schema: as
+// isolated as a database for the store's tables, and far quicker to make.
+func Schema(t testing.TB, prefix string) string {
+	t.Helper()
+	admin, err := DSN()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := prefix + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + name); err != nil {
+		t.Fatalf("PostgreSQL at %s: %v", Env, err)
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", admin); err == nil {
+			_, _ = db.Exec("DROP SCHEMA IF EXISTS " + name + " CASCADE")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
 }

@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -139,4 +141,22 @@ func BuildBinary(moduleRoot, dir string) (string, error) {
 		return "", fmt.Errorf("build: %v\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// DevTokens reads the tokens file `modelplane dev` writes ("name role
+// token [teams]" per line, # comments) into name → token.
+func DevTokens(t testing.TB, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && !strings.HasPrefix(f[0], "#") {
+			out[f[0]] = f[2]
+		}
+	}
+	return out
 }

@@ -38,10 +38,11 @@ type Kit struct {
 	Sink       *Sink
 }
 
-// New opens a store at path (":memory:" for a throwaway one).
-func New(t testing.TB, path string) *Kit {
+// OpenStore opens the store at dsn (a SQLite path, ":memory:" or a
+// postgres:// URL), closed when the test ends, and the simulator's view of it.
+func OpenStore(t testing.TB, dsn string) (*store.Store, *sim.Provider) {
 	t.Helper()
-	st, err := store.Open(path)
+	st, err := store.Open(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,13 @@ func New(t testing.TB, path string) *Kit {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, sp
+}
+
+// New opens a store at path (":memory:" for a throwaway one).
+func New(t testing.TB, path string) *Kit {
+	t.Helper()
+	st, sp := OpenStore(t, path)
 	sink := NewSink(t)
 	a := &activities.Activities{
 		Store:     st,
