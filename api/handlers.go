@@ -372,6 +372,10 @@ func (s *Server) approve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The store's copy trails the workflow by a progress record: the
+	// policy must see the votes already cast, or a second vote by the same
+	// person would be refused by the workflow (409) instead of by the policy.
+	p = s.live(c.Request().Context(), p)
 	who := caller(c)
 	action := policy.ActionPromotionApprove
 	if r.Decision == "reject" {
@@ -443,6 +447,23 @@ func (s *Server) decide(c echo.Context) error {
 
 // update sends a workflow update and returns the promotion as the workflow sees it.
 // A validator's refusal is a 409 carrying its message.
+// live is the running workflow's own view of p, or p when the workflow
+// has ended or does not answer in time (the update that follows then fails
+// the same way and says so).
+func (s *Server) live(ctx context.Context, p modelplane.Promotion) modelplane.Promotion {
+	if modelplane.Terminal(p.Status) || p.WorkflowID == "" {
+		return p
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := s.Temporal.QueryWorkflow(ctx, p.WorkflowID, "", workflows.Status)
+	var q modelplane.Promotion
+	if err != nil || v.Get(&q) != nil || q.ID != p.ID {
+		return p
+	}
+	return q
+}
+
 func (s *Server) update(c echo.Context, p modelplane.Promotion, name string, arg any, status int) error {
 	ctx := c.Request().Context()
 	if modelplane.Terminal(p.Status) {
