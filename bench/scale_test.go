@@ -136,6 +136,23 @@ func (h *hold) models(k int) []string {
 // event deliveries) finish before memory is read, so it counts for its own side.
 const settle = 2 * time.Second
 
+// chunk starts k workflows with start on concurrent clients, waits until
+// parked reaches want, lets the tail settle, and returns the time to start
+// them, the time until all were parked, and the memory they added (MiB).
+func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park time.Duration, rss, heap float64) {
+	r0, h0 := settledRSS()
+	t0 := time.Now()
+	if _, err := fanOut(k, h.clients, start); err != nil {
+		b.Fatal(err)
+	}
+	started = time.Since(t0)
+	h.until(b, what, parked, want)
+	park = time.Since(t0)
+	time.Sleep(settle)
+	r1, h1 := settledRSS()
+	return started, park, r1 - r0, h1 - h0
+}
+
 // grow parks promotions and bare workflows until n of each are parked, in
 // alternating chunks so both sides meet a server of about the same size.
 func (h *hold) grow(b *testing.B, n int) {
@@ -146,38 +163,20 @@ func (h *hold) grow(b *testing.B, n int) {
 		for h.ours < n {
 			k := min(250, n-h.ours)
 			names := h.models(k)
-			r0, h0 := settledRSS()
-			t0 := time.Now()
-			if _, err := fanOut(k, h.clients, func(i int) error {
+			first := h.bares
+			st, pk, dr, dh := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
 				_, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
 				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			accept += time.Since(t0)
+			})
 			h.ours += k
-			h.until(b, "promotions parked", &h.parked, h.ours)
-			park += time.Since(t0)
-			time.Sleep(settle)
-			r1, h1 := settledRSS()
-			h.rssOurs, h.heapOurs = h.rssOurs+r1-r0, h.heapOurs+h1-h0
-
-			t0 = time.Now()
-			first := h.bares
-			if _, err := fanOut(k, h.clients, func(i int) error {
+			accept, park, h.rssOurs, h.heapOurs = accept+st, park+pk, h.rssOurs+dr, h.heapOurs+dh
+			st, pk, dr, dh = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.bares+k, func(i int) error {
 				id := fmt.Sprintf("park/%d", first+i)
 				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParked", id, h.bake)
 				return err
-			}); err != nil {
-				b.Fatal(err)
-			}
-			bareStart += time.Since(t0)
+			})
 			h.bares += k
-			h.until(b, "bare workflows parked", &h.bareParked, h.bares)
-			barePark += time.Since(t0)
-			time.Sleep(settle)
-			r2, h2 := settledRSS()
-			h.rssBare, h.heapBare = h.rssBare+r2-r1, h.heapBare+h2-h1
+			bareStart, barePark, h.rssBare, h.heapBare = bareStart+st, barePark+pk, h.rssBare+dr, h.heapBare+dh
 			added += k
 		}
 	}
