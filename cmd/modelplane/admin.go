@@ -121,7 +121,8 @@ func migrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := store.OpenWith(cfg.DB, store.Options{NoMigrate: check})
+			// Migrations run below, explicitly, so that each applied one is reported.
+			st, err := store.OpenWith(cfg.DB, store.Options{NoMigrate: true})
 			if err != nil {
 				return err
 			}
@@ -142,7 +143,7 @@ func migrateCmd() *cobra.Command {
 			}
 			for _, m := range ms {
 				state := "pending"
-				if m.AppliedAt != nil {
+				if !m.Pending() {
 					state = "applied " + m.AppliedAt.Format(time.RFC3339)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%-28s %s\n", m, state)
