@@ -62,7 +62,7 @@ type hold struct {
 	seen               sync.Map
 	failed             atomic.Pointer[string] // why a promotion ended instead of parking
 
-	ours, bares       int     // how many are parked
+	ours              int     // how many of each side are parked
 	rss0              float64 // RSS with nothing parked
 	rssOurs, heapOurs float64 // summed growth while promotions parked, MiB
 	rssBare, heapBare float64
@@ -158,39 +158,37 @@ func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, wan
 func (h *hold) grow(b *testing.B, n int) {
 	ctx := context.Background()
 	var accept, park, bareStart, barePark time.Duration
-	added := 0
+	before := h.ours
 	for b.Loop() {
 		for h.ours < n {
 			k := min(250, n-h.ours)
 			names := h.models(k)
-			first := h.bares
 			st, pk, dr, dh := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
 				_, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
 				return err
 			})
-			h.ours += k
 			accept, park, h.rssOurs, h.heapOurs = accept+st, park+pk, h.rssOurs+dr, h.heapOurs+dh
-			st, pk, dr, dh = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.bares+k, func(i int) error {
-				id := fmt.Sprintf("park/%d", first+i)
+			st, pk, dr, dh = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.ours+k, func(i int) error {
+				id := fmt.Sprintf("park/%d", h.ours+i)
 				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParked", id, h.bake)
 				return err
 			})
-			h.bares += k
+			h.ours += k
 			bareStart, barePark, h.rssBare, h.heapBare = bareStart+st, barePark+pk, h.rssBare+dr, h.heapBare+dh
-			added += k
 		}
 	}
 	rss, heap := settledRSS()
-	b.Logf("%s: %d promotions and %d bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB; time inside activities (bare: BenchNoop): %s",
-		h.wait, h.ours, h.bares, rss, h.rss0, heap, h.s.watch.profile())
+	b.Logf("%s: %d promotions and as many bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB; time inside activities (bare: BenchNoop): %s",
+		h.wait, h.ours, rss, h.rss0, heap, h.s.watch.profile())
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(h.ours), "promotions")
 	b.ReportMetric(h.rss0, "rss-before-MB")
 	b.ReportMetric(rss, "rss-after-MB")
 	b.ReportMetric(h.rssOurs*1024/float64(h.ours), "rss-KB/promotion")
-	b.ReportMetric(h.rssBare*1024/float64(h.bares), "rss-KB/bare")
+	b.ReportMetric(h.rssBare*1024/float64(h.ours), "rss-KB/bare")
 	b.ReportMetric(h.heapOurs*1024/float64(h.ours), "heap-KB/promotion")
-	b.ReportMetric(h.heapBare*1024/float64(h.bares), "heap-KB/bare")
+	b.ReportMetric(h.heapBare*1024/float64(h.ours), "heap-KB/bare")
+	added := h.ours - before
 	if added == 0 {
 		return // already this size: nothing started, no rates
 	}

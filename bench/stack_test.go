@@ -2,7 +2,7 @@
 // the same process, on the same embedded server, in the same run, and
 // reports ratios: absolute figures move with the machine, ratios much less.
 //
-//	go test -run '^$' -bench . -benchtime 1x -timeout 40m ./bench/...
+//	go test -run '^$' -bench . -benchtime 1x -timeout 60m ./bench/...
 //
 // Every benchmark reports its figures with b.ReportMetric and hides ns/op
 // (one op is a whole round of samples, not a useful unit). See README.md.
@@ -93,10 +93,7 @@ func newStack(b *testing.B, withWorker bool, register func(worker.Registry)) *st
 	if withWorker {
 		// Pollers as `modelplane dev` has them (SDK defaults) unless
 		// MODELPLANE_BENCH_POLLERS says otherwise, to see what they limit.
-		pollers := 0
-		if os.Getenv("MODELPLANE_BENCH_POLLERS") != "" {
-			pollers = envInt(b, "MODELPLANE_BENCH_POLLERS", 0)
-		}
+		pollers := envInt(b, "MODELPLANE_BENCH_POLLERS", 0)
 		w := mpworker.New(c, kit.Activities, mpworker.Options{Interceptors: []interceptor.WorkerInterceptor{s.watch}, ActivityPollers: pollers, WorkflowPollers: pollers})
 		if register != nil {
 			register(w)

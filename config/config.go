@@ -279,12 +279,11 @@ func (c Config) Validate() error {
 	if d := c.Policy.ReloadEvery.D(); d != 0 && d < 100*time.Millisecond {
 		bad("policy.reload_every", "want at least 100ms, got %s", d)
 	}
-	for role, key := range c.OIDC.RoleMap {
-		_ = role
-		switch key {
+	for claim, role := range c.OIDC.RoleMap {
+		switch role {
 		case "requester", "approver", "admin", "auditor":
 		default:
-			bad("oidc.role_map", "maps %q to unknown role %q", role, key)
+			bad("oidc.role_map", "maps %q to unknown role %q", claim, role)
 		}
 	}
 	return errors.Join(errs...)

@@ -67,8 +67,8 @@ func TestProviderFaultsAreRetried(t *testing.T) {
 			t.Errorf("%s: %d stage audit records for %d history entries (%v)", models[i], n, len(p.History), err)
 		}
 	}
-	// The pattern guarantees each kind of fault on SetTraffic once it has
-	// been called 30 times (10 canaries × 3 steps, plus retries).
+	// The pattern puts each kind of fault on SetTraffic by its 11th call
+	// (there are at least 30): none means the injector is not in the path.
 	for _, k := range faultKinds {
 		if s.faults.faultsOf("SetTraffic", k) == 0 {
 			t.Errorf("no %s fault was injected into SetTraffic", k)
@@ -93,8 +93,8 @@ func TestProviderFaultsAreRetried(t *testing.T) {
 // platform while the promotion awaits approval, with the same 30% of faults
 // as above. Moving traffic to it is refused as invalid: the promotion fails
 // on that answer with the platform's reason, and the traffic change is not
-// attempted again — the attempt count in Temporal's history equals the calls
-// that reached the platform, and the last of them got the refusal.
+// attempted again — the attempt count in Temporal's history equals the
+// provider calls (injected faults included), and the last got the refusal.
 func TestNonRetryableProviderErrorFailsFast(t *testing.T) {
 	s := newStack(t, stackConfig{faults: faultPlan{failOn: thirtyPercent}})
 	ctx := context.Background()

@@ -60,24 +60,18 @@ type faultyProvider struct {
 	timeouts map[string]int               // operation → timeouts so far (alternately applied)
 	// outcomes lists, per mutation id, what each call carrying it got.
 	outcomes map[string][]string
-	// byModel counts calls per model and operation.
-	byModel map[string]map[string]int
 }
 
 func newFaultyProvider(inner *sim.Provider, plan faultPlan) *faultyProvider {
 	return &faultyProvider{inner: inner, plan: plan, calls: map[string]int{}, faults: map[string]map[faultKind]int{},
-		timeouts: map[string]int{}, outcomes: map[string][]string{}, byModel: map[string]map[string]int{}}
+		timeouts: map[string]int{}, outcomes: map[string][]string{}}
 }
 
 // enter numbers the call and decides its fault.
-func (f *faultyProvider) enter(op, model string) fault {
+func (f *faultyProvider) enter(op string) fault {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[op]++
-	if f.byModel[model] == nil {
-		f.byModel[model] = map[string]int{}
-	}
-	f.byModel[model][op]++
 	if !slices.Contains(f.plan.failOn, f.calls[op]%10) {
 		return fault{}
 	}
@@ -128,8 +122,8 @@ func (ft fault) after(err error) error {
 }
 
 // mutation wraps a call that carries a mutation id and records its outcome.
-func (f *faultyProvider) mutation(op, model, id string, call func() (modelplane.Op, error)) (modelplane.Op, error) {
-	ft := f.enter(op, model)
+func (f *faultyProvider) mutation(op, id string, call func() (modelplane.Op, error)) (modelplane.Op, error) {
+	ft := f.enter(op)
 	var (
 		res modelplane.Op
 		err = ft.before()
@@ -152,7 +146,7 @@ func (f *faultyProvider) mutation(op, model, id string, call func() (modelplane.
 }
 
 func (f *faultyProvider) RegisterVersion(ctx context.Context, t modelplane.Target, v modelplane.Version) (modelplane.Op, error) {
-	ft := f.enter("RegisterVersion", v.Model)
+	ft := f.enter("RegisterVersion")
 	if err := ft.before(); err != nil {
 		return modelplane.Op{}, err
 	}
@@ -161,19 +155,19 @@ func (f *faultyProvider) RegisterVersion(ctx context.Context, t modelplane.Targe
 }
 
 func (f *faultyProvider) SetTraffic(ctx context.Context, t modelplane.Target, model string, split modelplane.TrafficSplit, id string) (modelplane.Op, error) {
-	return f.mutation("SetTraffic", model, id, func() (modelplane.Op, error) { return f.inner.SetTraffic(ctx, t, model, split, id) })
+	return f.mutation("SetTraffic", id, func() (modelplane.Op, error) { return f.inner.SetTraffic(ctx, t, model, split, id) })
 }
 
 func (f *faultyProvider) StartShadow(ctx context.Context, t modelplane.Target, model string, s modelplane.Shadow, id string) (modelplane.Op, error) {
-	return f.mutation("StartShadow", model, id, func() (modelplane.Op, error) { return f.inner.StartShadow(ctx, t, model, s, id) })
+	return f.mutation("StartShadow", id, func() (modelplane.Op, error) { return f.inner.StartShadow(ctx, t, model, s, id) })
 }
 
 func (f *faultyProvider) StopShadow(ctx context.Context, t modelplane.Target, model string, promote bool, id string) (modelplane.Op, error) {
-	return f.mutation("StopShadow", model, id, func() (modelplane.Op, error) { return f.inner.StopShadow(ctx, t, model, promote, id) })
+	return f.mutation("StopShadow", id, func() (modelplane.Op, error) { return f.inner.StopShadow(ctx, t, model, promote, id) })
 }
 
 func (f *faultyProvider) Retire(ctx context.Context, t modelplane.Target, model, version string) (modelplane.Op, error) {
-	ft := f.enter("Retire", model)
+	ft := f.enter("Retire")
 	if err := ft.before(); err != nil {
 		return modelplane.Op{}, err
 	}
@@ -182,7 +176,7 @@ func (f *faultyProvider) Retire(ctx context.Context, t modelplane.Target, model,
 }
 
 func (f *faultyProvider) Poll(ctx context.Context, t modelplane.Target, op modelplane.Op) (modelplane.OpStatus, error) {
-	ft := f.enter("Poll", "")
+	ft := f.enter("Poll")
 	if err := ft.before(); err != nil {
 		return modelplane.OpStatus{}, err
 	}
@@ -191,7 +185,7 @@ func (f *faultyProvider) Poll(ctx context.Context, t modelplane.Target, op model
 }
 
 func (f *faultyProvider) State(ctx context.Context, t modelplane.Target, model string) (modelplane.EndpointState, error) {
-	ft := f.enter("State", model)
+	ft := f.enter("State")
 	if err := ft.before(); err != nil {
 		return modelplane.EndpointState{}, err
 	}
@@ -200,7 +194,7 @@ func (f *faultyProvider) State(ctx context.Context, t modelplane.Target, model s
 }
 
 func (f *faultyProvider) Health(ctx context.Context, t modelplane.Target, model, version string, window time.Duration) (modelplane.Health, error) {
-	ft := f.enter("Health", model)
+	ft := f.enter("Health")
 	if err := ft.before(); err != nil {
 		return modelplane.Health{}, err
 	}
@@ -230,12 +224,6 @@ func (f *faultyProvider) lostMutations() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func (f *faultyProvider) callsOf(model, op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.byModel[model][op]
 }
 
 func (f *faultyProvider) faultsOf(op string, kind faultKind) int {

@@ -22,7 +22,6 @@ import (
 	"github.com/modelplane/modelplane/store"
 	mpworker "github.com/modelplane/modelplane/worker"
 	"go.temporal.io/sdk/client"
-	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 )
 
@@ -31,16 +30,13 @@ import (
 // worker, the policy engine and the simulator behind a fault injector. API
 // and worker open the store separately, as two processes would.
 type stack struct {
-	t        *testing.T
 	temporal client.Client
 	// temporald is Temporal's process when it runs out of the test process.
 	temporald *proc
 	store     *store.Store // the worker's handle; the test reads through it too
 	sim       *sim.Provider
 	faults    *faultyProvider
-	worker    sdkworker.Worker
 	api       *apiClient
-	dsn       string
 	dbKind    string
 }
 
@@ -49,8 +45,7 @@ type stackConfig struct {
 	// settle makes every simulated change take this many polls (0: done at once).
 	settle int
 	// conns is how many HTTP connections the client keeps (default 16).
-	conns  int
-	worker mpworker.Options
+	conns int
 	// externalTemporal runs Temporal in a process of its own (reliability/
 	// internal/temporald), out of reach of the race detector; by default it
 	// runs in the test process (temporaltest).
@@ -80,7 +75,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		t.Fatal(err)
 	}
 	acts := &activities.Activities{Store: st, Providers: provs, Temporal: tc, HTTP: &http.Client{Timeout: 10 * time.Second}, Policy: engine}
-	w := mpworker.New(tc, acts, cfg.worker)
+	w := mpworker.New(tc, acts, mpworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +96,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	if cfg.conns == 0 {
 		cfg.conns = 16
 	}
-	return &stack{t: t, temporal: tc, temporald: temporald, store: st, sim: sp, faults: fp, worker: w, api: newAPIClient(hs.URL, cfg.conns), dsn: dsn, dbKind: kind}
+	return &stack{temporal: tc, temporald: temporald, store: st, sim: sp, faults: fp, api: newAPIClient(hs.URL, cfg.conns), dbKind: kind}
 }
 
 // fileLogger logs to a file of the test's temporary directory, shown (tail) on failure.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -306,9 +305,6 @@ func BenchmarkAppendAudit(b *testing.B) {
 		bench(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
-		if os.Getenv("MODELPLANE_TEST_POSTGRES_DSN") == "" {
-			b.Skip("MODELPLANE_TEST_POSTGRES_DSN is not set")
-		}
 		s, err := store.Open(freshPostgres(b))
 		if err != nil {
 			b.Fatal(err)
