@@ -151,7 +151,7 @@ func (g *guardian) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 		g.audit.pending = append(in.Audit, g.audit.pending...)
 	} else if events := eventsOf(in.Audit); len(events) > 0 && publishing(ctx) {
 		if err := workflow.ExecuteActivity(withPublish(ctx), acts.Publish, activities.PublishInput{Events: events}).Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("event delivery gave up", "error", err)
+			logger(ctx, "", g.in.Model, g.in.Target).Error("event delivery gave up", "error", err)
 		}
 	}
 	g.details(ctx)

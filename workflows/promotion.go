@@ -429,7 +429,7 @@ func (w *promotion) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 	p := w.p
 	in := activities.ProgressInput{Promotion: &p, Seq: w.seq, Deployment: dep, Audit: w.audit.take()}
 	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("record progress failed", "error", err)
+		logger(ctx, w.p.ID, w.p.Model, w.p.Target).Error("record progress failed", "error", err)
 		w.audit.pending = append(in.Audit, w.audit.pending...)
 		return
 	}
@@ -446,7 +446,7 @@ func (w *promotion) finish(ctx workflow.Context, status, reason string) modelpla
 	// Deliveries run beside the rollout; the last ones (rolled back, retrain) must not be abandoned.
 	for _, f := range w.published {
 		if err := f.Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Error("event delivery gave up", "error", err)
+			logger(ctx, w.p.ID, w.p.Model, w.p.Target).Error("event delivery gave up", "error", err)
 		}
 	}
 	return w.p
