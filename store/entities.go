@@ -319,6 +319,21 @@ func (s *Store) ListPromotions(ctx context.Context, f PromotionFilter) ([]modelp
 	return out, nil
 }
 
+// RunningByStage counts the running promotions in each stage (the stage
+// lives in the document, so the running ones are read in batches).
+func (s *Store) RunningByStage(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	var rows []promotionRow
+	err := s.db.WithContext(ctx).Model(&promotionRow{}).Select("id", "doc").Where("status = ?", modelplane.StatusRunning).
+		FindInBatches(&rows, 500, func(*gorm.DB, int) error {
+			for _, r := range rows {
+				out[r.Doc.Stage]++
+			}
+			return nil
+		}).Error
+	return out, err
+}
+
 // UpdatePromotion writes the workflow's view of a promotion. seq grows with
 // every write from the workflow, so a retried, late write never overwrites a newer one.
 func (s *Store) UpdatePromotion(ctx context.Context, p modelplane.Promotion, seq int64) error {

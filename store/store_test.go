@@ -2,12 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/internal/pgtest"
 	"github.com/modelplane/modelplane/store"
@@ -159,6 +159,36 @@ func TestConcurrentOpenOfFreshDatabase(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// RunningByStage counts running promotions by the stage in their document,
+// across more than one read batch, and leaves ended ones out.
+func TestRunningByStage(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, mk(t))
+			stages := []string{modelplane.StageAwaitingApproval, modelplane.StageCanary}
+			for i := 0; i < 1203; i++ {
+				p := modelplane.Promotion{ID: fmt.Sprintf("p%d", i), Model: fmt.Sprintf("m%d", i), Version: "1", Target: "prod",
+					RequestedBy: "alice", Status: modelplane.StatusRunning, Stage: stages[i%2], CreatedAt: time.Now().UTC()}
+				if _, _, err := s.CreatePromotion(ctx, p, ""); err != nil {
+					t.Fatal(err)
+				}
+				if i%100 == 0 { // ended: not counted
+					p.Status, p.Stage = modelplane.StatusSucceeded, modelplane.StageDone
+					if err := s.UpdatePromotion(ctx, p, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			got, err := s.RunningByStage(ctx)
+			want := map[string]int{modelplane.StageAwaitingApproval: 602 - 13, modelplane.StageCanary: 601} // even i wait, odd bake; every 100th ended
+			if err != nil || len(got) != 2 || got[stages[0]] != want[stages[0]] || got[stages[1]] != want[stages[1]] {
+				t.Fatalf("RunningByStage = %v, %v; want %v", got, err, want)
 			}
 		})
 	}

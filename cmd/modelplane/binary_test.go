@@ -98,6 +98,17 @@ func TestDevBinary(t *testing.T) {
 	testkit.WaitFor(t, "first promotion", 30*time.Second, func() bool { return status(first).Status == modelplane.StatusSucceeded })
 
 	id := promote(map[string]any{"model": "churn", "version": "2", "target": "prod", "strategy": map[string]any{"type": "canary", "steps": []int{50, 100}, "bake": "4s", "monitor_window": "1s"}})
+	// /metrics counts running promotions by stage, read from the store.
+	testkit.WaitFor(t, "awaiting approval", 30*time.Second, func() bool { return status(id).Stage == modelplane.StageAwaitingApproval })
+	res, err = http.Get(apiURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !bytes.Contains(scrape, []byte(`modelplane_promotions_active{stage="awaiting_approval"} 1`+"\n")) {
+		t.Fatalf("/metrics lacks the promotion awaiting approval:\n%s", grepLines(scrape, "modelplane_promotions_active"))
+	}
 	approve(id)
 	testkit.WaitFor(t, "first canary step", 30*time.Second, func() bool { return status(id).Traffic.String() == "1=50,2=50" })
 	dev.Interrupt(t)
@@ -114,15 +125,7 @@ func TestDevBinary(t *testing.T) {
 	}
 
 	// Exactly one traffic change per step across the restart, read from the store itself.
-	st, err := store.Open(filepath.Join(dir, "modelplane.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	sp, err := sim.New(st.DB(), st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sp := testkit.OpenStore(t, filepath.Join(dir, "modelplane.db"))
 	muts, _ := sp.Mutations(context.Background(), "prod", "churn")
 	var got []string
 	for _, m := range muts {
@@ -184,4 +187,15 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
 		return p.Status == modelplane.StatusSucceeded
 	})
+}
+
+// grepLines returns the lines of data containing s.
+func grepLines(data []byte, s string) string {
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -61,14 +61,12 @@ type backend struct {
 	mcpEvery    time.Duration
 	stopTracing func(context.Context) error
 	stopPolicy  context.CancelFunc
-	// credentials lets the embedded Temporal server know our own clients.
-	credentials client.Credentials
 }
 
 func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
 	b := &backend{cfg: cfg, log: log, metrics: telemetry.NewMetrics()}
 	var err error
-	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), envOr(codec.EnvKeysFile, cfg.Codec.KeysFile)); err != nil {
+	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), cfg.Codec.KeysFile); err != nil {
 		return nil, err
 	}
 	if b.policy, err = policy.New(cfg.Policy.Dir, popts...); err != nil {
@@ -103,9 +101,6 @@ func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...
 	if err != nil {
 		st.Close()
 		return nil, err
-	}
-	if opts.Credentials == nil && b.credentials != nil {
-		opts.Credentials = b.credentials
 	}
 	opts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal-sdk"))
 	opts.MetricsHandler = b.metrics.TemporalHandler()
@@ -275,7 +270,20 @@ func (b *backend) startAPI(auth identity.Authenticator, devSim *sim.Provider) (*
 		AlertLabels: api.AlertLabels{Model: b.cfg.Alerts.ModelLabel, Target: b.cfg.Alerts.TargetLabel, Version: b.cfg.Alerts.VersionLabel},
 		MLflow:      b.mlflow, MLflowWebhookSecret: []byte(os.Getenv("MODELPLANE_MLFLOW_WEBHOOK_SECRET"))}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", b.metrics.Handler())
+	// The API process reports promotions by stage from the store, read at
+	// scrape time (the worker's /metrics leaves the gauge empty, so the
+	// series is not counted twice).
+	metrics := b.metrics.Handler()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		if byStage, err := b.store.RunningByStage(ctx); err == nil {
+			b.metrics.SetPromotionsActive(byStage)
+		} else {
+			b.log.Warn("promotions by stage for /metrics", "error", err)
+		}
+		metrics.ServeHTTP(w, r)
+	})
 	if b.keys != nil {
 		// The Web UI decodes payloads here; only authenticated readers may.
 		mux.Handle("/codec/", http.StripPrefix("/codec", codec.Handler(b.keys, func(r *http.Request) error {
