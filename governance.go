@@ -69,3 +69,9 @@ func (d PolicyDecision) Reason() string {
 	}
 	return out
 }
+
+// PrincipalHeader is the Temporal header in which modelplane's Temporal
+// frontend stamps the verified caller of a signal or update (a Principal as
+// JSON). The frontend deletes whatever a client put there, so workflow code
+// can trust it; a payload's own "approver" field is only a claim.
+const PrincipalHeader = "modelplane-principal"

@@ -57,7 +57,8 @@ func New(c client.Client, a *activities.Activities, o Options) worker.Worker {
 		MaxConcurrentActivityTaskPollers:       o.ActivityPollers,
 		MaxConcurrentWorkflowTaskPollers:       o.WorkflowPollers,
 		WorkerStopTimeout:                      o.StopTimeout,
-		Interceptors:                           o.Interceptors,
+		// The stamp interceptor comes first: votes are attributed before anything else sees them.
+		Interceptors: append([]interceptor.WorkerInterceptor{workflows.Interceptor()}, o.Interceptors...),
 	})
 	Register(w, a)
 	return w

@@ -48,6 +48,9 @@ type promotion struct {
 	gov bool
 	// evidenceStale: the version's evidence changed; validate again.
 	evidenceStale bool
+	// stamps: votes are attributed to the principal the frontend stamped
+	// (stamped-principal), not to the name a payload types.
+	stamps bool
 }
 
 // Promotion is the lifecycle of one version on one target:
@@ -62,6 +65,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	}
 	w.ops = awaitsOps(ctx)
 	w.gov = workflow.GetVersion(ctx, "governance", workflow.DefaultVersion, 1) == 1
+	w.stamps = workflow.GetVersion(ctx, "stamped-principal", workflow.DefaultVersion, 1) == 1
 	if w.p.Kind == modelplane.KindMCPServer {
 		return w.mcpLifecycle(ctx), nil
 	}
@@ -146,12 +150,12 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, Approve, func(ctx workflow.Context, v Vote) (modelplane.Promotion, error) {
-		if err := w.vote(ctx, v, "update"); err != nil {
+		if err := w.vote(ctx, w.attributed(v, updateStamp(ctx)), "update"); err != nil {
 			return w.p, temporal.NewApplicationErrorWithOptions(err.Error(), "PolicyDenied", temporal.ApplicationErrorOptions{NonRetryable: true})
 		}
 		return w.p, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, v Vote) error { return w.checkVote(v) },
-		Description: `Approve or reject: {"approver": "name", "decision": "approve|reject", "comment": "..."}`}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, v Vote) error { return w.checkVote(w.attributed(v, updateStamp(ctx))) },
+		Description: `Approve or reject as the signed-in user: {"decision": "approve" or "reject", "comment": "why"}`}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, Rollback, func(ctx workflow.Context, r RollbackRequest) (modelplane.Promotion, error) {
@@ -170,7 +174,7 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 	}
 
 	approveCh := workflow.GetSignalChannelWithOptions(ctx, Approve, workflow.SignalChannelOptions{
-		Description: `Approve or reject this promotion. Payload: {"approver": "your-name", "decision": "approve" or "reject", "comment": "why"}`})
+		Description: `Approve or reject this promotion as the signed-in user (your identity comes from your sign-in, not the payload). Payload: {"decision": "approve" or "reject", "comment": "why"}`})
 	rollbackCh := workflow.GetSignalChannelWithOptions(ctx, Rollback, workflow.SignalChannelOptions{
 		Description: `Roll back now. Payload: {"actor": "your-name", "reason": "why"}`})
 	decideCh := workflow.GetSignalChannelWithOptions(ctx, Decide, workflow.SignalChannelOptions{
@@ -185,9 +189,14 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 			sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
 				var v Vote
 				c.Receive(ctx, &v)
+				v = w.attributed(v, signalStamp(ctx))
 				if err := w.checkVote(v); err != nil {
 					// Signals cannot be refused: record the denied attempt instead.
-					w.audit.add(ctx, w.record("approval_denied", v.Approver, v.Decision, map[string]any{"via": "signal", "error": err.Error()}))
+					details := map[string]any{"via": "signal", "error": err.Error()}
+					if w.stamps {
+						details["method"] = nonEmpty(v.Method, modelplane.AuthUI)
+					}
+					w.audit.add(ctx, w.record("approval_denied", v.Approver, v.Decision, details))
 					w.dirty = true
 					return
 				}
@@ -230,6 +239,14 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// attributed is v as the voter the frontend verified (stamped-principal).
+func (w *promotion) attributed(v Vote, stamp *modelplane.Principal) Vote {
+	if !w.stamps {
+		return v
+	}
+	return attribute(v, stamp)
 }
 
 func (w *promotion) checkVote(v Vote) error {
@@ -482,11 +499,11 @@ func (w *promotion) details() string {
 	}
 	switch w.p.Stage {
 	case modelplane.StageAwaitingApproval, modelplane.StageValidating, modelplane.StageRegistering:
-		b.WriteString("**How to approve:** More Actions → Send a Signal → `approve` with payload ")
-		b.WriteString("`{\"approver\": \"your-name\", \"decision\": \"approve\", \"comment\": \"...\"}` ")
+		b.WriteString("**How to approve:** sign in, then More Actions → Send a Signal (or Send an Update) → `approve` with payload ")
+		b.WriteString("`{\"decision\": \"approve\", \"comment\": \"...\"}` ")
 		fmt.Fprintf(&b, "(or `reject`); or `modelplane approve %s`; or `POST /v1/promotions/%s/approvals`. ", w.p.ID, w.p.ID)
-		b.WriteString("The requester cannot approve; one vote per approver; one reject ends the promotion. ")
-		b.WriteString("Signals from the Web UI carry only the typed name: unless the UI and the Temporal frontend are behind OIDC they are **unauthenticated** — prefer the API for attributable sign-off.\n")
+		b.WriteString("The vote counts for the signed-in user whatever name a payload types. ")
+		b.WriteString("The requester cannot approve; one vote per approver; one reject ends the promotion.\n")
 	case modelplane.StageAwaitingDecision:
 		b.WriteString("**Analysis was inconclusive.** Send a Signal → `decide` with `{\"actor\": \"your-name\", \"decision\": \"promote\"}` or `\"rollback\"`.\n")
 	}
