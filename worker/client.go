@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -18,7 +19,15 @@ import (
 func ClientOptions(c config.Temporal, apiKey string) (client.Options, error) {
 	o := client.Options{HostPort: c.Address, Namespace: c.Namespace}
 	t := c.TLS
-	if !t.Enabled && t.CAFile == "" && t.CertFile == "" && t.ServerName == "" && !t.InsecureSkipVerify && apiKey == "" {
+	plain := !t.Enabled && t.CAFile == "" && t.CertFile == "" && t.ServerName == "" && !t.InsecureSkipVerify
+	if plain && apiKey == "" {
+		return o, nil
+	}
+	if plain && (loopback(c.Address) || c.AllowPlaintextAPIKey) {
+		// A key sent over loopback never leaves the machine (modelplane
+		// dev's own frontend): a header, no TLS. allow_plaintext_api_key
+		// says the same of a private network (compose's).
+		o.HeadersProvider = bearerHeader("Bearer " + apiKey)
 		return o, nil
 	}
 	// An API key is a bearer credential: never send it in the clear.
@@ -60,4 +69,23 @@ func ClientOptions(c config.Temporal, apiKey string) (client.Options, error) {
 		o.Credentials = client.NewAPIKeyStaticCredentials(apiKey)
 	}
 	return o, nil
+}
+
+// loopback reports whether addr (host:port) names this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type bearerHeader string
+
+func (h bearerHeader) GetHeaders(context.Context) (map[string]string, error) {
+	return map[string]string{"authorization": string(h)}, nil
 }

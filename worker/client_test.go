@@ -208,4 +208,12 @@ func TestClientOptionsErrorsNameTheKey(t *testing.T) {
 	if err != nil || o.ConnectionOptions.TLS == nil || o.ConnectionOptions.TLS.ServerName != "tmprl.example" || o.Credentials == nil {
 		t.Fatalf("API key must imply TLS: %v %+v", err, o.ConnectionOptions.TLS)
 	}
+	// Over loopback (modelplane dev's own frontend) the key goes as a header, in plain.
+	o, err = worker.ClientOptions(config.Temporal{Address: "127.0.0.1:7233"}, "k")
+	if err != nil || o.ConnectionOptions.TLS != nil || o.Credentials != nil || o.HeadersProvider == nil {
+		t.Fatalf("loopback key: %v %+v", err, o)
+	}
+	if h, _ := o.HeadersProvider.GetHeaders(context.Background()); h["authorization"] != "Bearer k" {
+		t.Fatalf("loopback key header = %v", h)
+	}
 }

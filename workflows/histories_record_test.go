@@ -30,6 +30,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/mcp/mcptest"
@@ -37,12 +38,14 @@ import (
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/mlflow/mlflowtest"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/temporalserver"
 	mpworker "github.com/modelplane/modelplane/worker"
 	"github.com/modelplane/modelplane/workflows"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/temporal"
@@ -58,6 +61,7 @@ func recToken(name string) string { return "rec-" + name + "-0123456789abcdef" }
 // churn on target prod (sim), a worker and the API.
 type recRig struct {
 	t   *testing.T
+	ts  *temporaltest.TestServer
 	c   client.Client
 	kit *testkit.Kit
 	url string
@@ -71,6 +75,17 @@ type recConfig struct {
 	mlflow          *mlflow.Client
 	mcpRegistry     *mcpregistry.Client
 	bare            bool // no versions, nothing served
+	// stamped: the frontend verifies callers and stamps their principal
+	// (modelplane's Temporal); the rig's client presents the service key.
+	stamped bool
+}
+
+const recServiceKey = "rec-service-0123456789abcdef"
+
+type recBearer string
+
+func (b recBearer) GetHeaders(context.Context) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
 }
 
 func newRecRig(t *testing.T, cfg recConfig) *recRig {
@@ -80,7 +95,25 @@ func newRecRig(t *testing.T, cfg recConfig) *recRig {
 	if cfg.suggestCANAfter > 0 {
 		dc[dynamicconfig.HistoryCountSuggestContinueAsNew.Key()] = []dynamicconfig.ConstrainedValue{{Value: cfg.suggestCANAfter}}
 	}
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dc)))
+	var list []api.Token
+	for name, role := range recRoles {
+		list = append(list, api.Token{Name: name, Role: role, Secret: recToken(name), Teams: []string{"growth", "agents"}})
+	}
+	ids, err := api.NewTokens(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverOpts := []temporal.ServerOption{temporal.WithDynamicConfigClient(dc)}
+	opts := []temporaltest.TestServerOption{temporaltest.WithT(t)}
+	if cfg.stamped {
+		auth, err := (&temporalserver.Auth{Users: ids, ServiceKeyDigests: []string{identity.Digest(recServiceKey)}}).ServerOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		serverOpts = append(serverOpts, auth...)
+		opts = append(opts, temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: recBearer(recServiceKey)}))
+	}
+	ts := temporaltest.NewServer(append(opts, temporaltest.WithBaseServerOptions(serverOpts...))...)
 	c := ts.GetDefaultClient()
 	// The policy adds no approvals of its own: the risk tier decides the quorum.
 	zero := map[string]any{"dev": 0, "staging": 0, "production": 0}
@@ -92,19 +125,12 @@ func newRecRig(t *testing.T, cfg recConfig) *recRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list []api.Token
-	for name, role := range recRoles {
-		list = append(list, api.Token{Name: name, Role: role, Secret: recToken(name), Teams: []string{"growth", "agents"}})
-	}
-	ids, err := api.NewTokens(list)
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := kit.Activities
 	a.Temporal, a.Policy, a.Directory, a.MLflow, a.MCPRegistry = c, engine, ids.Lookup, cfg.mlflow, cfg.mcpRegistry
 	srv := httptest.NewServer((&api.Server{Store: kit.Store, Temporal: c, Auth: ids, Policy: engine, Providers: a.Providers, Sim: kit.Sim, MLflow: cfg.mlflow}).Handler())
 	t.Cleanup(srv.Close)
-	ts.NewWorker(workflows.TaskQueue, func(r sdkworker.Registry) { mpworker.Register(r, a) })
+	ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { mpworker.Register(r, a) },
+		sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.Interceptor()}})
 	tier := cfg.tier
 	if tier == "" {
 		tier = modelplane.RiskLow
@@ -115,7 +141,7 @@ func newRecRig(t *testing.T, cfg recConfig) *recRig {
 		kit.Seed(t, tier, "v1", "v2")
 		kit.Serve(t, "v1", "")
 	}
-	return &recRig{t: t, c: c, kit: kit, url: srv.URL}
+	return &recRig{t: t, ts: ts, c: c, kit: kit, url: srv.URL}
 }
 
 // call sends an API request as user and fails unless the answer has status want.
@@ -290,6 +316,7 @@ func TestRecordHistories(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"canary approved by update, guardian rolls back on drift", recordCanaryAndGuardianDrift},
+		{"canary approved by a signed-in Web UI signal, stamped", recordStampedSignal},
 		{"canary approved by a Web UI signal", func(t *testing.T) {
 			recordVotes(t, modelplane.RiskMedium, "", true, modelplane.StatusSucceeded, "promotion_canary_approved_by_signal_succeeded")
 		}},
@@ -313,6 +340,22 @@ func TestRecordHistories(t *testing.T) {
 		{"MLflow import and reconciliation", recordMLflow},
 	} {
 		t.Run(sc.name, sc.run)
+	}
+}
+
+// recordStampedSignal: carol, signed in, signals approve with a payload
+// naming bob; the frontend stamps carol and the vote is hers.
+func recordStampedSignal(t *testing.T) {
+	r := newRecRig(t, recConfig{tier: modelplane.RiskMedium, stamped: true})
+	id := r.promote("v2", recCanary([]int{50, 100}, "1s"), nil)
+	r.waitStage(id, modelplane.StageAwaitingApproval)
+	carol := r.ts.NewClientWithOptions(client.Options{HeadersProvider: recBearer(recToken("carol"))})
+	if err := carol.SignalWorkflow(context.Background(), workflows.PromotionWorkflowID(id), "", workflows.Approve,
+		json.RawMessage(`{"approver":"bob","decision":"approve","comment":"signed in as carol"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.finish(id, modelplane.StatusSucceeded, "promotion_canary_approved_by_stamped_signal_succeeded"); len(p.Approvals) != 1 || p.Approvals[0].Approver != "carol" {
+		t.Fatalf("approvals = %+v, want carol's", p.Approvals)
 	}
 }
 
