@@ -18,6 +18,7 @@ import (
 	"github.com/modelplane/modelplane/workflows"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/temporaltest"
@@ -69,7 +70,9 @@ func newHarness(t *testing.T, withWorker bool) *harness {
 }
 
 func (h *harness) startWorker() {
-	h.worker = h.ts.NewWorker(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, h.kit.Activities) })
+	// The worker's own interceptors: votes are attributed to stamped principals.
+	h.worker = h.ts.NewWorkerWithOptions(workflows.TaskQueue, func(r sdkworker.Registry) { worker.Register(r, h.kit.Activities) },
+		sdkworker.Options{Interceptors: []interceptor.WorkerInterceptor{workflows.Interceptor()}})
 }
 
 type resp struct {

@@ -64,9 +64,9 @@ func shipped(t testing.TB) *policy.Engine {
 
 // newGovHarness is a real Temporal server, a store and the API serving
 // govUsers, with the shipped policy deciding in the API and the workflows.
-func newGovHarness(t *testing.T, withWorker bool) *harness {
+func newGovHarness(t *testing.T, withWorker bool, opts ...temporaltest.TestServerOption) *harness {
 	t.Helper()
-	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	ts := temporaltest.NewServer(append([]temporaltest.TestServerOption{temporaltest.WithT(t)}, opts...)...)
 	kit := testkit.New(t, ":memory:")
 	c := ts.GetDefaultClient()
 	kit.Activities.Temporal = c
