@@ -35,6 +35,9 @@ type Config struct {
 	OIDC     OIDC     `json:"oidc"`
 	Policy   Policy   `json:"policy"`
 	Codec    Codec    `json:"codec"`
+	// TemporalServer configures `modelplane temporal`, the Temporal server
+	// build that verifies callers and stamps their principal on approvals.
+	TemporalServer TemporalServer `json:"temporal_server"`
 }
 
 // API configures the HTTP API.
@@ -52,6 +55,9 @@ type Temporal struct {
 	TLS       TLS    `json:"tls"`
 	// APIKeyFile holds a Temporal Cloud API key; MODELPLANE_TEMPORAL_API_KEY wins.
 	APIKeyFile string `json:"api_key_file" doc:"file holding a Temporal API key (or set MODELPLANE_TEMPORAL_API_KEY); implies TLS"`
+	// AllowPlaintextAPIKey is for a private network (compose) where the
+	// frontend (`modelplane temporal`) has no certificate.
+	AllowPlaintextAPIKey bool `json:"allow_plaintext_api_key" doc:"send the API key without TLS when no TLS is configured (a private network only, e.g. compose)"`
 }
 
 // TLS configures TLS or mTLS to the Temporal frontend.
@@ -141,6 +147,32 @@ type Codec struct {
 	AllowOrigins []string `json:"allow_origins" doc:"Web UI origins allowed to call the codec endpoint"`
 }
 
+// TemporalServer configures `modelplane temporal`: Temporal's own server on
+// PostgreSQL with modelplane's claim mapper, authorizer and principal stamp
+// on its frontend, and the Web UI with OIDC sign-in.
+type TemporalServer struct {
+	DB               string `json:"db" doc:"Temporal's persistence: a postgres:// URL (its database is created and migrated at start)"`
+	VisibilityDB     string `json:"visibility_db" doc:"Temporal's visibility store: a postgres:// URL (default: db with database temporal_visibility)"`
+	BindIP           string `json:"bind_ip" doc:"IP the frontend binds (0.0.0.0 in a container); the other services bind 127.0.0.1 only"`
+	BroadcastAddress string `json:"broadcast_address" doc:"address other hosts know the frontend by: the cluster's RPC address (default: bind_ip, or the host's if 0.0.0.0)"`
+	Port             int    `json:"port" doc:"frontend gRPC port; history, matching, worker and internal-frontend use the next 4, their membership the 5 after"`
+	HistoryShards    int    `json:"history_shards" doc:"number of history shards (fixed once the database is created)"`
+	MetricsAddr      string `json:"metrics_addr" doc:"Temporal's Prometheus /metrics listen address (empty: off)"`
+	// ServiceKeysFile lists the SHA-256 digests of the credentials
+	// modelplane's API and worker present (temporal.api_key_file on their side).
+	ServiceKeysFile string     `json:"service_keys_file" doc:"SHA-256 digests (one per line) of the service keys modelplane's API and worker present (or the keys themselves, comma-separated, in MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS); required with the Web UI"`
+	UI              TemporalUI `json:"ui"`
+}
+
+// TemporalUI configures the Web UI that `modelplane temporal` serves.
+type TemporalUI struct {
+	Addr      string `json:"addr" doc:"Web UI listen address (empty: no Web UI)"`
+	PublicURL string `json:"public_url" doc:"the Web UI's external URL; the OIDC callback is public_url + /auth/sso/callback"`
+	ClientID  string `json:"client_id" doc:"OIDC client the Web UI signs people in with (the ID token's audience; verified by the frontend with the oidc section's issuer and claims)"`
+	// The client secret comes from the environment or a file, never the config.
+	ClientSecretFile string `json:"client_secret_file" doc:"file holding the Web UI's OIDC client secret (or set MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_SECRET)"`
+}
+
 // Duration is a time.Duration written as "30s" in YAML and the environment.
 type Duration time.Duration
 
@@ -167,16 +199,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
-		DB:       ".modelplane/modelplane.db",
-		API:      API{Addr: "127.0.0.1:8080", ShutdownTimeout: Duration(10 * time.Second)},
-		Temporal: Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
-		Worker:   Worker{TaskQueue: "modelplane", StopTimeout: Duration(30 * time.Second)},
-		Log:      Log{Format: "json", Level: "info"},
-		Tracing:  Tracing{Exporter: "none", SampleRatio: 1},
-		Events:   Events{NATSStream: "MODELPLANE", NATSPrefix: "modelplane.events"},
-		Alerts:   Alerts{ModelLabel: "model", TargetLabel: "target", VersionLabel: "version"},
-		MLflow:   MLflow{ReconcileEvery: Duration(5 * time.Minute)},
-		Policy:   Policy{ReloadEvery: Duration(5 * time.Second)},
+		DB:             ".modelplane/modelplane.db",
+		API:            API{Addr: "127.0.0.1:8080", ShutdownTimeout: Duration(10 * time.Second)},
+		Temporal:       Temporal{Address: "127.0.0.1:7233", Namespace: "default"},
+		Worker:         Worker{TaskQueue: "modelplane", StopTimeout: Duration(30 * time.Second)},
+		Log:            Log{Format: "json", Level: "info"},
+		Tracing:        Tracing{Exporter: "none", SampleRatio: 1},
+		Events:         Events{NATSStream: "MODELPLANE", NATSPrefix: "modelplane.events"},
+		Alerts:         Alerts{ModelLabel: "model", TargetLabel: "target", VersionLabel: "version"},
+		MLflow:         MLflow{ReconcileEvery: Duration(5 * time.Minute)},
+		Policy:         Policy{ReloadEvery: Duration(5 * time.Second)},
+		TemporalServer: TemporalServer{BindIP: "127.0.0.1", Port: 7233, HistoryShards: 4},
 	}
 }
 

@@ -160,7 +160,7 @@ func envMap(v any) map[string]string {
 }
 
 var (
-	secretName = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY)`)
+	secretName = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|PWD|SECRET|TOKEN|API_?KEY|SERVICE_KEY|PRIVATE_KEY)`)
 	// A required variable (${VAR:?...}) and nothing else.
 	requiredOnly = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*:\?[^}]*\}$`)
 	// scheme://user:password@ where the password is not interpolated.
@@ -179,7 +179,8 @@ func composeProblems(raw []byte, env map[string]string, rootDir string) []string
 	}
 	for name, s := range rawModel.Services {
 		for k, v := range envMap(s.Environment) {
-			if secretName.MatchString(k) && !requiredOnly.MatchString(v) {
+			// A switch (MODELPLANE_TEMPORAL_ALLOW_PLAINTEXT_API_KEY) is no secret.
+			if secretName.MatchString(k) && !requiredOnly.MatchString(v) && v != "true" && v != "false" {
 				bad("services.%s.environment.%s: a secret must be a required variable (${VAR:?...}) set in .env, not %q", name, k, v)
 			}
 			if m := urlPassword.FindStringSubmatch(v); m != nil && !requiredOnly.MatchString(m[1]) {
@@ -196,7 +197,7 @@ func composeProblems(raw []byte, env map[string]string, rootDir string) []string
 	if err := yaml.Unmarshal(text, &c); err != nil {
 		return append(problems, "parse interpolated: "+err.Error())
 	}
-	for _, want := range []string{"postgres", "temporal", "temporal-ui", "modelplane-api", "modelplane-worker", "prometheus"} {
+	for _, want := range []string{"postgres", "temporal", "modelplane-api", "modelplane-worker", "prometheus"} {
 		if _, ok := c.Services[want]; !ok {
 			bad("service %s missing", want)
 		}
@@ -264,9 +265,12 @@ func composeProblems(raw []byte, env map[string]string, rootDir string) []string
 		}
 	}
 
-	api, worker := c.Services["modelplane-api"], c.Services["modelplane-worker"]
+	api, worker, temporal := c.Services["modelplane-api"], c.Services["modelplane-worker"], c.Services["temporal"]
 	if api.Image != worker.Image || fmt.Sprint(api.Build) != fmt.Sprint(worker.Build) {
 		bad("modelplane-api and modelplane-worker must run one image (image %q vs %q)", api.Image, worker.Image)
+	}
+	if temporal.Image != api.Image || fmt.Sprint(temporal.Build) != fmt.Sprint(api.Build) {
+		bad("temporal must run modelplane's image (`modelplane temporal`), got %q", temporal.Image)
 	}
 	if api.Build == nil {
 		bad("modelplane-api: no build section (the image comes from the Dockerfile)")
@@ -286,11 +290,53 @@ func composeProblems(raw []byte, env map[string]string, rootDir string) []string
 			bad("%s: MODELPLANE_TEMPORAL_ADDRESS %q, want temporal:7233", n, e["MODELPLANE_TEMPORAL_ADDRESS"])
 		}
 	}
-	if e := envMap(c.Services["temporal"].Environment); e["DB"] != "postgres12" || e["POSTGRES_SEEDS"] != "postgres" {
-		bad("temporal: want DB=postgres12 and POSTGRES_SEEDS=postgres, got %v", e)
-	}
+	problems = append(problems, composeTemporalProblems(c)...)
 	if img := c.Services["postgres"].Image; !strings.HasPrefix(img, "postgres:15") {
 		bad("postgres: image %q, want PostgreSQL 15", img)
+	}
+	return problems
+}
+
+// composeTemporalProblems checks the `modelplane temporal` service: its two
+// databases on the postgres service, a frontend other containers reach, a
+// healthcheck the image can run, a signed-in Web UI, and the API and worker
+// presenting the service key the frontend knows.
+func composeTemporalProblems(c composeFile) []string {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	s := c.Services["temporal"]
+	if len(s.Command) == 0 || s.Command[0] != "temporal" {
+		bad("temporal: command %q, want temporal", s.Command)
+	}
+	e := envMap(s.Environment)
+	for k, db := range map[string]string{"MODELPLANE_TEMPORAL_SERVER_DB": "/temporal", "MODELPLANE_TEMPORAL_SERVER_VISIBILITY_DB": "/temporal_visibility"} {
+		if u, err := url.Parse(e[k]); err != nil || u.Scheme != "postgres" || u.Host != "postgres:5432" || u.Path != db {
+			bad("temporal: %s %q is not a postgres:// URL to the postgres service's %s database", k, e[k], db)
+		}
+	}
+	if e["MODELPLANE_TEMPORAL_SERVER_BIND_IP"] != "0.0.0.0" {
+		bad("temporal: MODELPLANE_TEMPORAL_SERVER_BIND_IP %q, want 0.0.0.0 (the other containers call it)", e["MODELPLANE_TEMPORAL_SERVER_BIND_IP"])
+	}
+	if h := s.Healthcheck; h == nil || strings.Join(h.Test, " ") != "CMD /modelplane temporal --check" {
+		bad("temporal: healthcheck must be [CMD, /modelplane, temporal, --check] (the image has no shell)")
+	}
+	for _, k := range []string{"MODELPLANE_TEMPORAL_SERVER_UI_ADDR", "MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_ID", "MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_SECRET", "MODELPLANE_OIDC_ISSUER"} {
+		if e[k] == "" {
+			bad("temporal: %s is not set (the Web UI signs people in)", k)
+		}
+	}
+	key := e["MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS"]
+	if key == "" {
+		bad("temporal: no MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS: the frontend would be open")
+	}
+	for _, n := range []string{"modelplane-api", "modelplane-worker"} {
+		ce := envMap(c.Services[n].Environment)
+		if ce["MODELPLANE_TEMPORAL_API_KEY"] == "" || ce["MODELPLANE_TEMPORAL_API_KEY"] != key {
+			bad("%s: MODELPLANE_TEMPORAL_API_KEY must be the key temporal knows (MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS)", n)
+		}
+		if ce["MODELPLANE_TEMPORAL_ALLOW_PLAINTEXT_API_KEY"] != "true" {
+			bad("%s: the frontend has no certificate: set MODELPLANE_TEMPORAL_ALLOW_PLAINTEXT_API_KEY=true", n)
+		}
 	}
 	return problems
 }
@@ -320,7 +366,13 @@ func TestComposeRules(t *testing.T) {
 	for name, c := range map[string]struct{ old, new, want string }{
 		"dangling depends_on": {"      modelplane-worker:\n        condition: service_started\n    environment", "      modelplane-workr:\n        condition: service_started\n    environment", `no service "modelplane-workr"`},
 		"two images":          {"    command: [\"worker\"]", "    image: modelplane:other\n    command: [\"worker\"]", "one image"},
-		"plaintext password":  {"      POSTGRES_PWD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (see deploy/compose/env.example)}", "      POSTGRES_PWD: temporal", "POSTGRES_PWD"},
+		"plaintext password":  {"      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (see deploy/compose/env.example)}", "      POSTGRES_PASSWORD: temporal", "POSTGRES_PASSWORD"},
+		"plaintext secret":    {"MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_SECRET: ${OIDC_UI_CLIENT_SECRET:?set OIDC_UI_CLIENT_SECRET in .env (see deploy/compose/env.example)}", "MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_SECRET: s3cret", "UI_CLIENT_SECRET"},
+		"defaulted key":       {"MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS: ${MODELPLANE_TEMPORAL_SERVICE_KEY:?set MODELPLANE_TEMPORAL_SERVICE_KEY in .env (see deploy/compose/env.example)}", "MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS: ${MODELPLANE_TEMPORAL_SERVICE_KEY:-dev}", "SERVICE_KEYS"},
+		"open frontend":       {"      MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS: ${MODELPLANE_TEMPORAL_SERVICE_KEY:?set MODELPLANE_TEMPORAL_SERVICE_KEY in .env (see deploy/compose/env.example)}\n", "", "frontend would be open"},
+		"temporal elsewhere":  {"@postgres:5432/temporal_visibility", "@db:5432/temporal_visibility", "MODELPLANE_TEMPORAL_SERVER_VISIBILITY_DB"},
+		"shell healthcheck":   {`test: ["CMD", "/modelplane", "temporal", "--check"]`, `test: ["CMD-SHELL", "curl -f localhost:7233"]`, "no shell"},
+		"key over TLS":        {`MODELPLANE_TEMPORAL_ALLOW_PLAINTEXT_API_KEY: "true"`, `MODELPLANE_TEMPORAL_ALLOW_PLAINTEXT_API_KEY: "false"`, "no certificate"},
 		"password in url":     {"${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (see deploy/compose/env.example)}@postgres", "hunter2@postgres", "literal password"},
 		"defaulted secret":    {"MODELPLANE_TOKENS: ${MODELPLANE_TOKENS:?set MODELPLANE_TOKENS in .env (see deploy/compose/env.example)}", "MODELPLANE_TOKENS: ${MODELPLANE_TOKENS:-admin:admin:dev}", "MODELPLANE_TOKENS"},
 		"latest image":        {"prom/prometheus:v3.5.0", "prom/prometheus:latest", "latest"},

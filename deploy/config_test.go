@@ -17,8 +17,12 @@ var extraEnv = []string{
 	"MODELPLANE_CONFIG",           // path of the config file
 	"MODELPLANE_TOKENS",           // static API tokens (secret)
 	"MODELPLANE_TEMPORAL_API_KEY", // Temporal Cloud API key (secret)
-	"MODELPLANE_NAMESPACE",        // alias of MODELPLANE_TEMPORAL_NAMESPACE
-	"MODELPLANE_TOKENS_FILE",      // alias of MODELPLANE_API_TOKENS_FILE
+	// `modelplane temporal`: the Web UI's OIDC client secret and the
+	// plaintext service keys (secrets).
+	"MODELPLANE_TEMPORAL_SERVER_UI_CLIENT_SECRET",
+	"MODELPLANE_TEMPORAL_SERVER_SERVICE_KEYS",
+	"MODELPLANE_NAMESPACE",   // alias of MODELPLANE_TEMPORAL_NAMESPACE
+	"MODELPLANE_TOKENS_FILE", // alias of MODELPLANE_API_TOKENS_FILE
 }
 
 var mpEnv = regexp.MustCompile(`^MODELPLANE_[A-Z0-9_]+$`)

@@ -38,8 +38,9 @@ func helmEnv(t testing.TB) []string {
 
 // valueSets are the configurations every chart check runs on.
 var valueSets = map[string][]string{
-	"default": nil,
-	"full":    {"-f", chartDir + "/ci/full-values.yaml"},
+	"default":  nil,
+	"full":     {"-f", chartDir + "/ci/full-values.yaml"},
+	"temporal": {"-f", chartDir + "/ci/temporal-values.yaml"},
 }
 
 func helmTemplate(t testing.TB, helm, chart string, args ...string) (string, error) {
@@ -161,9 +162,11 @@ type chartWant struct {
 	pdb            bool
 	tls            bool
 	policy         bool
+	// temporal: `modelplane temporal` runs in the release, with the Web UI.
+	temporal bool
 }
 
-var secretish = regexp.MustCompile(`(?i)(PASSWORD|SECRET|TOKEN|API_?KEY|DSN|^MODELPLANE_DB$)`)
+var secretish = regexp.MustCompile(`(?i)(PASSWORD|SECRET|TOKEN|API_?KEY|SERVICE_KEY|DSN|^MODELPLANE_DB$|^MODELPLANE_TEMPORAL_SERVER_(VISIBILITY_)?DB$)`)
 
 // chartProblems applies our rules to a rendered chart.
 func chartProblems(text string, want chartWant) []string {
@@ -223,9 +226,14 @@ func chartProblems(text string, want chartWant) []string {
 	if len(cs.serviceAccounts) != 1 {
 		bad("want one ServiceAccount, got %v", keys(cs.serviceAccounts))
 	}
-	if n := len(cs.serviceMonitors); want.serviceMonitor != (n == 2) {
-		bad("ServiceMonitors: got %d, want them: %v", n, want.serviceMonitor)
+	monitors := 2
+	if want.temporal {
+		monitors = 3
 	}
+	if n := len(cs.serviceMonitors); want.serviceMonitor != (n == monitors) {
+		bad("ServiceMonitors: got %d, want %d of them: %v", n, monitors, want.serviceMonitor)
+	}
+	problems = append(problems, temporalChartProblems(cs, want)...)
 	if n := len(cs.pdbs); want.pdb != (n == 2) {
 		bad("PodDisruptionBudgets: got %d, want them: %v", n, want.pdb)
 	}
@@ -471,6 +479,9 @@ func keys[V any](m map[string]V) []string {
 }
 
 func wantFor(set string) chartWant {
+	if set == "temporal" {
+		return chartWant{image: defaultRepo + ":" + chartAppVersion(), serviceMonitor: true, temporal: true}
+	}
 	if set == "full" {
 		return chartWant{image: "registry.example.com/modelplane/modelplane@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 			serviceMonitor: true, pdb: true, tls: true, policy: true}

@@ -1,6 +1,7 @@
 // Command modelplane is the model control plane: `modelplane dev` runs
 // everything in one process; `server` and `worker` run against an external
-// Temporal cluster; the other subcommands are the CLI over the API.
+// Temporal cluster (which `temporal` runs on PostgreSQL, with the Web UI);
+// the other subcommands are the CLI over the API.
 package main
 
 import (
@@ -31,7 +32,7 @@ func rootCmd() *cobra.Command {
 	for _, c := range client {
 		f.add(c)
 	}
-	root.AddCommand(devCmd(), serverCmd(), workerCmd(), auditCmd(), migrateCmd(), tokenCmd(), policyCmd(), configCmd())
+	root.AddCommand(devCmd(), serverCmd(), workerCmd(), temporalCmd(), auditCmd(), migrateCmd(), tokenCmd(), policyCmd(), configCmd())
 	root.AddCommand(client...)
 	return root
 }

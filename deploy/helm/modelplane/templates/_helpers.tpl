@@ -75,6 +75,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* Where the API and worker reach Temporal: the release's own, or temporal.address. */}}
+{{- define "modelplane.temporalAddress" -}}
+{{- if .Values.temporal.enabled }}
+{{- printf "%s-temporal:%d" (include "modelplane.fullname" .) (int .Values.temporal.server.port) }}
+{{- else }}
+{{- required "temporal.address is required" .Values.temporal.address }}
+{{- end }}
+{{- end }}
+
 {{- define "modelplane.tlsMounted" -}}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.secretName }}true{{ end }}
 {{- end }}
@@ -84,7 +93,8 @@ The config file. Non-secret settings only: secrets come from the environment
 (secretKeyRef), which the binary reads over the file.
 */}}
 {{- define "modelplane.config" -}}
-{{- $tls := dict "enabled" (or .Values.temporal.tls.enabled (not (empty .Values.temporal.apiKey.secretName))) }}
+{{- /* An API key implies TLS, except to the release's own Temporal, which has no certificate. */}}
+{{- $tls := dict "enabled" (or .Values.temporal.tls.enabled (and (not .Values.temporal.enabled) (not (empty .Values.temporal.apiKey.secretName)))) }}
 {{- if include "modelplane.tlsMounted" . }}
 {{- with .Values.temporal.tls }}
 {{- if and .certKey .keyKey }}
@@ -107,6 +117,18 @@ The config file. Non-secret settings only: secrets come from the environment
 {{- if include "modelplane.policyConfigMap" . }}
 {{- $_ := set $cfg "policy" (dict "dir" "/etc/modelplane/policy" "reload_every" .Values.policy.reloadEvery) }}
 {{- end }}
+{{- if .Values.temporal.enabled }}
+{{- if not .Values.temporal.tls.enabled }}
+{{- $_ := set (index $cfg "temporal") "allow_plaintext_api_key" true }}
+{{- end }}
+{{- with .Values.temporal.server }}
+{{- $ts := dict "bind_ip" "0.0.0.0" "port" (int .port) "history_shards" (int .historyShards) "metrics_addr" (printf ":%d" (int .metricsPort)) }}
+{{- if .ui.enabled }}
+{{- $_ := set $ts "ui" (dict "addr" (printf "0.0.0.0:%d" (int .ui.port)) "public_url" .ui.publicURL "client_id" .ui.clientID) }}
+{{- end }}
+{{- $_ := set $cfg "temporal_server" $ts }}
+{{- end }}
+{{- end }}
 {{- if .Values.oidc.enabled }}
 {{- $oidc := dict "issuer" (required "oidc.issuer is required when oidc.enabled" .Values.oidc.issuer) }}
 {{- with .Values.oidc.audience }}{{ $_ := set $oidc "audience" . }}{{ end }}
@@ -127,7 +149,7 @@ The config file. Non-secret settings only: secrets come from the environment
 - name: MODELPLANE_CONFIG
   value: /etc/modelplane/config.yaml
 - name: MODELPLANE_TEMPORAL_ADDRESS
-  value: {{ required "temporal.address is required" .Values.temporal.address | quote }}
+  value: {{ include "modelplane.temporalAddress" . | quote }}
 - name: MODELPLANE_NAMESPACE
   value: {{ .Values.temporal.namespace | quote }}
 - name: MODELPLANE_DB
