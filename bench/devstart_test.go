@@ -3,7 +3,6 @@ package bench
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -31,8 +30,8 @@ type devRun struct {
 // ready line, then interrupts it and waits for a clean exit.
 func startDev(b *testing.B, bin, dir string, base int) devRun {
 	b.Helper()
-	cmd := exec.Command(bin, "dev", "--data-dir", dir, "--temporal-port", fmt.Sprint(base),
-		"--api-addr", fmt.Sprintf("127.0.0.1:%d", base+8), "--ui-port", fmt.Sprint(base+9))
+	args, _ := testkit.DevArgs(dir, base)
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -115,7 +114,7 @@ func BenchmarkDevStart(b *testing.B) {
 		for range pairs {
 			dir := filepath.Join(b.TempDir(), "data")
 			// The same ports for both starts: a restarted Temporal finds its own membership.
-			base := testkit.FreePorts(b, 10)
+			base := testkit.FreePorts(b, testkit.DevPorts)
 			c := startDev(b, bin, dir, base)
 			w := startDev(b, bin, dir, base)
 			cold, coldSelf = append(cold, c.wall), append(coldSelf, c.self)

@@ -72,7 +72,7 @@ func newStack(b *testing.B, withWorker bool, register func(worker.Registry)) *st
 	b.Helper()
 	dir := b.TempDir()
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	port := testkit.FreePorts(b, 8)
+	port := testkit.FreePorts(b, temporalserver.Ports)
 	ts, err := temporalserver.Start(temporalserver.Config{DBPath: filepath.Join(dir, "temporal.db"), Port: port})
 	if err != nil {
 		b.Fatal(err)

@@ -23,11 +23,9 @@ import (
 func TestDevKilledMidRollout(t *testing.T) {
 	bin := modelplaneBinary(t)
 	dir := t.TempDir()
-	base := testkit.FreePorts(t, 10)
-	addr := fmt.Sprintf("127.0.0.1:%d", base+8)
-	args := []string{"dev", "--data-dir", dir, "--temporal-port", fmt.Sprint(base), "--api-addr", addr, "--ui-port", fmt.Sprint(base + 9)}
+	args, d := testkit.DevArgs(dir, testkit.FreePorts(t, testkit.DevPorts))
 	ps := newProcs(t)
-	c := newAPIClient("http://"+addr, 4)
+	c := newAPIClient(d.API, 4)
 	start := func() *proc {
 		p := ps.start("dev", bin, childEnv(), args...)
 		eventually(t, "modelplane dev to be ready", 3*time.Minute, func() (bool, string) {

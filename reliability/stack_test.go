@@ -20,6 +20,7 @@ import (
 	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/temporalserver"
 	mpworker "github.com/modelplane/modelplane/worker"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
@@ -118,7 +119,7 @@ func fileLogger(t *testing.T, name string) *slog.Logger {
 func startTemporal(t *testing.T) (client.Client, *proc) {
 	t.Helper()
 	bin := binary(t, "./reliability/internal/temporald")
-	port := testkit.FreePorts(t, 8)
+	port := testkit.FreePorts(t, temporalserver.Ports)
 	p := newProcs(t).start("temporald", bin, childEnv(), "--port", fmt.Sprint(port))
 	eventually(t, "temporald", 2*time.Minute, func() (bool, string) {
 		if p.exited() {

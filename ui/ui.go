@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/temporalio/ui-server/v2/server"
@@ -22,6 +23,19 @@ type Config struct {
 	// CodecEndpoint, if set, is where the UI decodes encrypted payloads
 	// (modelplane's /codec); the signed-in user's access token goes with it.
 	CodecEndpoint string
+	// OIDC, if set, turns on sign-in: the UI sends the signed-in user's ID
+	// token as the bearer to the frontend, which verifies it.
+	OIDC *OIDC
+}
+
+// OIDC is the Web UI's sign-in client.
+type OIDC struct {
+	// Issuer is the provider's URL (discovery at /.well-known/openid-configuration).
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// PublicURL is where browsers reach the UI; the callback is PublicURL + /auth/sso/callback.
+	PublicURL string
 }
 
 // Server is a running Web UI.
@@ -39,10 +53,28 @@ func Start(c Config) (*Server, error) {
 		return nil, fmt.Errorf("web UI: %w", err)
 	}
 	l.Close()
+	publicURL := "http://" + addr
+	if c.OIDC != nil && c.OIDC.PublicURL != "" {
+		publicURL = strings.TrimSuffix(c.OIDC.PublicURL, "/")
+	}
 	cfg := &config.Config{
 		Host: c.Host, Port: c.Port, TemporalGRPCAddress: c.TemporalAddress, EnableUI: true,
 		DefaultNamespace: c.Namespace, DisableNewsFetch: true, HideLogs: true,
-		CORS: config.CORS{CookieInsecure: true},
+		// Secure cookies wherever browsers reach the UI over HTTPS; plain
+		// HTTP (dev on loopback) could not send them back at all.
+		CORS: config.CORS{CookieInsecure: !strings.HasPrefix(publicURL, "https://")},
+	}
+	if o := c.OIDC; o != nil {
+		// ui-server exits the process when it cannot reach the provider: check first.
+		if err := reachable(o.Issuer); err != nil {
+			return nil, fmt.Errorf("web UI sign-in: %w", err)
+		}
+		cfg.Auth = config.Auth{Enabled: true, Providers: []config.AuthProvider{{
+			Label: "modelplane", Type: "oidc", ProviderURL: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+			Scopes: []string{"openid", "profile", "email"}, CallbackURL: publicURL + "/auth/sso/callback",
+			// The ID token is what the frontend verifies: its audience is this client.
+			UseIDTokenAsBearer: true,
+		}}}
 	}
 	if c.CodecEndpoint != "" {
 		cfg.Codec.Endpoint, cfg.Codec.PassAccessToken, cfg.Codec.IncludeCredentials = c.CodecEndpoint, true, true
@@ -63,6 +95,25 @@ func Start(c Config) (*Server, error) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// reachable checks the OIDC provider's discovery document answers.
+func reachable(issuer string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("OIDC provider %s: %w", issuer, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("OIDC provider %s: discovery answered %s", issuer, resp.Status)
+	}
+	return nil
 }
 
 // Stop closes the UI server.

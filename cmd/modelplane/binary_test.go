@@ -40,15 +40,13 @@ func TestMain(m *testing.M) {
 // interrupts it mid-bake and starts it again on the same data directory.
 func TestDevBinary(t *testing.T) {
 	dir := t.TempDir()
-	base := testkit.FreePorts(t, 10)
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", base+8)
-	uiURL := fmt.Sprintf("http://127.0.0.1:%d", base+9)
-	args := []string{"dev", "--data-dir", dir, "--temporal-port", fmt.Sprint(base), "--api-addr", fmt.Sprintf("127.0.0.1:%d", base+8), "--ui-port", fmt.Sprint(base + 9)}
+	args, d := testkit.DevArgs(dir, testkit.FreePorts(t, testkit.DevPorts))
+	apiURL, uiURL := d.API, d.UI
 
 	began := time.Now()
 	dev := testkit.Start(t, binary, args...)
 	ready := func(p *testkit.Proc) bool {
-		return strings.Contains(p.Output(), "Web UI sign-off is UNAUTHENTICATED") && testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200
+		return strings.Contains(p.Output(), "The vote counts for the signed-in user") && testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200
 	}
 	testkit.WaitFor(t, "dev ready", 60*time.Second, func() bool { return ready(dev) })
 	t.Logf("start to ready (new data dir): %s", time.Since(began).Round(time.Millisecond))
@@ -62,7 +60,7 @@ func TestDevBinary(t *testing.T) {
 		t.Fatalf("Web UI answered %d: %.200s", res.StatusCode, page)
 	}
 	tok := testkit.DevTokens(t, filepath.Join(dir, "tokens"))
-	if len(tok) != 5 || !strings.Contains(dev.Output(), tok["bob"]) {
+	if len(tok) != 6 || !strings.Contains(dev.Output(), tok["bob"]) {
 		t.Fatalf("tokens = %v", tok)
 	}
 	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", tok["alice"], map[string]any{"name": "churn", "owner": "o@example.com", "team": "growth", "risk_tier": "low"}, nil); st != 201 {

@@ -277,6 +277,9 @@ func statusCmd(f *cliFlags) *cobra.Command {
 			for _, h := range p.History {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s  %-18s %s\n", h.At.Format(time.TimeOnly), h.Stage, h.Note)
 			}
+			for _, a := range p.Approvals {
+				fmt.Fprintf(cmd.OutOrStdout(), "  vote  %s %s via %s (%s)%s\n", a.Approver, a.Decision, a.Via, identityNote(a.Method), quoted(a.Comment))
+			}
 			return nil
 		},
 	}
@@ -454,4 +457,22 @@ func driftCmd(f *cliFlags) *cobra.Command {
 	cmd.Flags().Float64Var(&d.Score, "score", 0, "drift score")
 	cmd.Flags().StringVar(&d.Source, "source", "cli", "who detected it")
 	return cmd
+}
+
+// identityNote says how a voter's identity was established, in words.
+func identityNote(method string) string {
+	switch method {
+	case modelplane.AuthUI, "":
+		return "unverified: a name typed in the Web UI"
+	case modelplane.AuthSystem:
+		return "modelplane"
+	}
+	return "verified by " + method
+}
+
+func quoted(s string) string {
+	if s == "" {
+		return ""
+	}
+	return fmt.Sprintf(": %q", s)
 }

@@ -64,6 +64,13 @@ type backend struct {
 }
 
 func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
+	return connectAs(ctx, log, cfg, "", popts...)
+}
+
+// connectAs is connect presenting serviceKey to the Temporal frontend
+// (modelplane dev's own frontend, which verifies every caller); empty means
+// the configured API key, if any.
+func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, serviceKey string, popts ...policy.Option) (*backend, error) {
 	b := &backend{cfg: cfg, log: log, metrics: telemetry.NewMetrics()}
 	var err error
 	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), cfg.Codec.KeysFile); err != nil {
@@ -96,6 +103,9 @@ func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if serviceKey != "" {
+		apiKey = serviceKey
 	}
 	opts, err := mpworker.ClientOptions(cfg.Temporal, apiKey)
 	if err != nil {
@@ -228,8 +238,14 @@ func (b *backend) startWorker(directory func(string) (modelplane.Principal, bool
 // authenticator builds the API's identity chain: the static token file
 // (digests), MODELPLANE_TOKENS (plaintext, for CI), extra (dev tokens) and OIDC.
 func (b *backend) authenticator(ctx context.Context, extra []api.Token) (identity.Authenticator, *identity.Tokens, error) {
+	return buildAuthenticator(ctx, b.cfg, extra)
+}
+
+// buildAuthenticator is the identity chain the config describes: the API
+// uses it, and so does the Temporal frontend that modelplane runs.
+func buildAuthenticator(ctx context.Context, cfg config.Config, extra []api.Token) (identity.Authenticator, *identity.Tokens, error) {
 	var chain []identity.Authenticator
-	if f := b.cfg.API.TokensFile; f != "" {
+	if f := cfg.API.TokensFile; f != "" {
 		t, err := identity.LoadTokenFile(f)
 		if err != nil {
 			return nil, nil, err
@@ -248,7 +264,7 @@ func (b *backend) authenticator(ctx context.Context, extra []api.Token) (identit
 		}
 		chain = append(chain, plain)
 	}
-	if o := b.cfg.OIDC; o.Issuer != "" {
+	if o := cfg.OIDC; o.Issuer != "" {
 		oidc, err := identity.NewOIDC(ctx, identity.OIDCConfig{Issuer: o.Issuer, Audience: o.Audience, JWKSURL: o.JWKSURL,
 			ClaimMapping: identity.ClaimMapping{UserClaim: o.UserClaim, TeamsClaim: o.TeamsClaim, RolesClaim: o.RolesClaim, TeamPrefix: o.TeamPrefix, RoleMap: o.RoleMap, DefaultRoles: o.DefaultRoles}})
 		if err != nil {
@@ -475,6 +491,7 @@ func devCmd() *cobra.Command {
 		apiAddr              string
 		uiPort, temporalPort int
 		inMemory             bool
+		idpAddr              string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -504,30 +521,38 @@ func devCmd() *cobra.Command {
 				}
 				cfg.DB, temporalDB, tokensPath = filepath.Join(dataDir, "modelplane.db"), filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "tokens")
 			}
-			ts, err := temporalserver.Start(temporalserver.Config{DBPath: temporalDB, Port: temporalPort})
+			tokens, err := devTokens(tokensPath)
+			if err != nil {
+				return err
+			}
+			// People sign in to the Web UI through a real OIDC provider; the
+			// Temporal frontend verifies their tokens with the same identity
+			// chain as the API and stamps who sent each signal and update.
+			idp, err := startDevIdP(ctx, idpAddr, dataDir, inMemory, tokens, uiHost, uiPort)
+			if err != nil {
+				return err
+			}
+			defer idp.stop()
+			// Dev trusts its own provider: the Web UI signs people in there.
+			cfg.OIDC = config.OIDC{Issuer: idp.issuer, Audience: []string{devUIClient}}
+			auth, _, err := buildAuthenticator(ctx, cfg, tokens)
+			if err != nil {
+				return err
+			}
+			serviceKey := api.NewSecret("mp_service_")
+			ts, err := temporalserver.Start(temporalserver.Config{DBPath: temporalDB, Port: temporalPort,
+				Auth: &temporalserver.Auth{Users: auth, ServiceKeyDigests: []string{identity.Digest(serviceKey)}}})
 			if err != nil {
 				return err
 			}
 			defer ts.Stop()
 			cfg.Temporal.Address, cfg.Temporal.Namespace = ts.HostPort, "default"
-			// The dev Web UI has no login; its approvals are marked unverified
-			// and allowed here only (see printDev and the README).
-			b, err := connect(ctx, log, cfg, policy.WithData(map[string]any{"allow_unverified_ui_approvals": true}))
+			b, err := connectAs(ctx, log, cfg, serviceKey)
 			if err != nil {
 				return err
 			}
 			defer b.close()
-			tokens, err := devTokens(tokensPath)
-			if err != nil {
-				return err
-			}
-			auth, plain, err := b.authenticator(ctx, tokens)
-			if err != nil {
-				return err
-			}
-			// Dev mode: a name typed in the Web UI is looked up among the dev
-			// tokens for its roles and teams (the vote stays marked unverified).
-			w, err := b.startWorker(plain.Lookup)
+			w, err := b.startWorker(nil)
 			if err != nil {
 				return err
 			}
@@ -536,7 +561,8 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			// The API comes up last, so a ready API means everything is ready.
-			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default", CodecEndpoint: codecEndpoint(b, apiAddr)})
+			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default", CodecEndpoint: codecEndpoint(b, apiAddr),
+				OIDC: &ui.OIDC{Issuer: idp.issuer, ClientID: devUIClient, ClientSecret: idp.uiSecret}})
 			if err != nil {
 				return err
 			}
@@ -545,7 +571,8 @@ func devCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			printDev(cmd, apiAddr, webUI.URL, ts.HostPort, dataDir, inMemory, tokens, tokensPath, time.Since(start))
+			printDev(cmd, devBanner{apiAddr: apiAddr, uiURL: webUI.URL, temporalAddr: ts.HostPort, idpURL: idp.issuer, dataDir: dataDir, inMemory: inMemory,
+				tokens: tokens, tokensPath: tokensPath, passwords: idp.passwords, passwordsPath: idp.passwordsPath}, time.Since(start))
 			<-ctx.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), "modelplane dev: stopping (in-flight activities finish first)")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -560,7 +587,8 @@ func devCmd() *cobra.Command {
 	cmd.Flags().StringVar(&apiAddr, "api-addr", "127.0.0.1:8080", "API listen address")
 	cmd.Flags().StringVar(&uiHost, "ui-host", "127.0.0.1", "Temporal Web UI host")
 	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port")
-	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 7 ports are used by its other services)")
+	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 9 ports are reserved for its other services)")
+	cmd.Flags().StringVar(&idpAddr, "idp-addr", "127.0.0.1:8234", "listen address of the dev OIDC provider people sign in with")
 	return cmd
 }
 
@@ -588,6 +616,8 @@ func devTokens(path string) ([]api.Token, error) {
 		{Name: "carol", Role: api.RoleApprover, Secret: api.NewSecret("mp_carol_"), Teams: team},
 		{Name: "admin", Role: api.RoleAdmin, Secret: api.NewSecret("mp_admin_")},
 		{Name: "audrey", Role: api.RoleAuditor, Secret: api.NewSecret("mp_audrey_")},
+		// dave approves for another team: team isolation shows in dev too.
+		{Name: "dave", Role: api.RoleApprover, Secret: api.NewSecret("mp_dave_"), Teams: []string{"risk"}},
 	}
 	if path != "" {
 		if err := api.WriteTokens(path, list); err != nil {
@@ -616,28 +646,4 @@ func seedDev(ctx context.Context, st *store.Store) error {
 		}
 	}
 	return nil
-}
-
-func printDev(cmd *cobra.Command, apiAddr, uiURL, temporalAddr, dataDir string, inMemory bool, tokens []api.Token, tokensPath string, took time.Duration) {
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "modelplane dev is ready in %s\n\n", took.Round(time.Millisecond))
-	fmt.Fprintf(out, "  API            http://%s   (OpenAPI: /openapi.json)\n", apiAddr)
-	fmt.Fprintf(out, "  Temporal Web UI %s\n", uiURL)
-	fmt.Fprintf(out, "  Temporal       %s (namespace default)\n", temporalAddr)
-	if inMemory {
-		fmt.Fprintf(out, "  Data           in memory (gone when this process exits)\n")
-	} else {
-		fmt.Fprintf(out, "  Data           %s/ (temporal.db, modelplane.db)\n", dataDir)
-	}
-	fmt.Fprintf(out, "  Targets        staging, prod (simulated provider)\n\n  Dev tokens")
-	if tokensPath != "" {
-		fmt.Fprintf(out, " (also in %s)", tokensPath)
-	}
-	fmt.Fprintln(out, ":")
-	for _, t := range tokens {
-		fmt.Fprintf(out, "    %-6s %-9s %-7s %s\n", t.Name, t.Role, strings.Join(t.Teams, ","), t.Secret)
-	}
-	fmt.Fprintln(out, "\n  Web UI sign-off is UNAUTHENTICATED in dev mode: anyone who reaches the UI port can send the approve")
-	fmt.Fprintln(out, "  signal under any name; such votes are marked temporal-ui (unverified) and still go through the policy.")
-	fmt.Fprintln(out, "  For attributable UI sign-off, configure OIDC for the Web UI and the Temporal frontend (README: Governance).")
 }

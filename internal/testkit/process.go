@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modelplane/modelplane/temporalserver"
 )
 
 // FreePorts finds n consecutive free loopback ports and returns the first.
@@ -159,4 +161,23 @@ func DevTokens(t testing.TB, path string) map[string]string {
 		}
 	}
 	return out
+}
+
+// Dev is where a `modelplane dev` started with DevArgs listens.
+type Dev struct {
+	Temporal, API, UI, IdP string // host:port for Temporal, URLs for the rest
+}
+
+// DevPorts is how many consecutive ports DevArgs uses: Temporal's services
+// first, then the API, the Web UI and the sign-in provider.
+var DevPorts = temporalserver.Ports + 3
+
+// DevArgs are the arguments of `modelplane dev` on dir with every port
+// taken from base (see FreePorts(t, DevPorts)), and where it will listen.
+func DevArgs(dir string, base int) ([]string, Dev) {
+	p := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", base+i) }
+	n := temporalserver.Ports
+	d := Dev{Temporal: p(0), API: "http://" + p(n), UI: "http://" + p(n+1), IdP: "http://" + p(n+2)}
+	return []string{"dev", "--data-dir", dir, "--temporal-port", fmt.Sprint(base), "--api-addr", p(n),
+		"--ui-port", fmt.Sprint(base + n + 1), "--idp-addr", p(n + 2)}, d
 }
