@@ -4,12 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/config"
+	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/identity/devidp"
+	"github.com/modelplane/modelplane/providers/sim"
+	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/telemetry"
+	"github.com/modelplane/modelplane/temporalserver"
+	"github.com/modelplane/modelplane/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -102,4 +111,168 @@ func orMemory(path string) string {
 		return "memory only"
 	}
 	return path
+}
+
+func devCmd() *cobra.Command {
+	var (
+		c                    common
+		dataDir, uiHost      string
+		apiAddr              string
+		uiPort, temporalPort int
+		inMemory             bool
+		idpAddr              string
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process: Temporal server, Web UI, worker, API and the simulated provider",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			start := time.Now()
+			cfg, err := c.load()
+			if err != nil {
+				return err
+			}
+			cfg.API.Addr = apiAddr
+			if c.logFormat == "" && os.Getenv("MODELPLANE_LOG_FORMAT") == "" {
+				cfg.Log.Format = "text" // a terminal, not a log shipper
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, "warn")
+			if err != nil {
+				return err
+			}
+			tokensPath := ""
+			cfg.DB = ":memory:"
+			temporalDB := ""
+			if !inMemory {
+				if err := os.MkdirAll(dataDir, 0o755); err != nil {
+					return err
+				}
+				cfg.DB, temporalDB, tokensPath = filepath.Join(dataDir, "modelplane.db"), filepath.Join(dataDir, "temporal.db"), filepath.Join(dataDir, "tokens")
+			}
+			tokens, err := devTokens(tokensPath)
+			if err != nil {
+				return err
+			}
+			// People sign in to the Web UI through a real OIDC provider; the
+			// Temporal frontend verifies their tokens with the same identity
+			// chain as the API and stamps who sent each signal and update.
+			idp, err := startDevIdP(ctx, idpAddr, dataDir, inMemory, tokens, uiHost, uiPort)
+			if err != nil {
+				return err
+			}
+			defer idp.stop()
+			// Dev trusts its own provider: the Web UI signs people in there.
+			cfg.OIDC = config.OIDC{Issuer: idp.issuer, Audience: []string{devUIClient}}
+			auth, _, err := buildAuthenticator(ctx, cfg, tokens)
+			if err != nil {
+				return err
+			}
+			serviceKey := api.NewSecret("mp_service_")
+			ts, err := temporalserver.Start(temporalserver.Config{DBPath: temporalDB, Port: temporalPort,
+				Auth: &temporalserver.Auth{Users: auth, ServiceKeyDigests: []string{identity.Digest(serviceKey)}}})
+			if err != nil {
+				return err
+			}
+			defer ts.Stop()
+			cfg.Temporal.Address, cfg.Temporal.Namespace = ts.HostPort, "default"
+			b, err := connectAs(ctx, log, cfg, serviceKey)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			w, err := b.startWorker(nil)
+			if err != nil {
+				return err
+			}
+			defer w.Stop()
+			if err := seedDev(ctx, b.store); err != nil {
+				return err
+			}
+			// The API comes up last, so a ready API means everything is ready.
+			webUI, err := ui.Start(ui.Config{Host: uiHost, Port: uiPort, TemporalAddress: ts.HostPort, Namespace: "default", CodecEndpoint: codecEndpoint(b, apiAddr),
+				OIDC: &ui.OIDC{Issuer: idp.issuer, ClientID: devUIClient, ClientSecret: idp.uiSecret}})
+			if err != nil {
+				return err
+			}
+			defer webUI.Stop()
+			srv, err := b.startAPI(auth, b.sim)
+			if err != nil {
+				return err
+			}
+			printDev(cmd, devBanner{apiAddr: apiAddr, uiURL: webUI.URL, temporalAddr: ts.HostPort, idpURL: idp.issuer, dataDir: dataDir, inMemory: inMemory,
+				tokens: tokens, tokensPath: tokensPath, passwords: idp.passwords, passwordsPath: idp.passwordsPath}, time.Since(start))
+			<-ctx.Done()
+			fmt.Fprintln(cmd.OutOrStdout(), "modelplane dev: stopping (in-flight activities finish first)")
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return nil
+		},
+	}
+	c.add(cmd, false)
+	cmd.Flags().StringVar(&dataDir, "data-dir", ".modelplane", "where the Temporal and metadata SQLite files and dev tokens live")
+	cmd.Flags().BoolVar(&inMemory, "in-memory", false, "keep nothing on disk (a throwaway run)")
+	cmd.Flags().StringVar(&apiAddr, "api-addr", "127.0.0.1:8080", "API listen address")
+	cmd.Flags().StringVar(&uiHost, "ui-host", "127.0.0.1", "Temporal Web UI host")
+	cmd.Flags().IntVar(&uiPort, "ui-port", 8233, "Temporal Web UI port")
+	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port (the next 9 ports are reserved for its other services)")
+	cmd.Flags().StringVar(&idpAddr, "idp-addr", "127.0.0.1:8234", "listen address of the dev OIDC provider people sign in with")
+	return cmd
+}
+
+// codecEndpoint is where the embedded Web UI decodes encrypted payloads.
+func codecEndpoint(b *backend, apiAddr string) string {
+	if b.keys == nil {
+		return ""
+	}
+	return "http://" + apiAddr + "/codec"
+}
+
+// devTokens reuses the tokens of an earlier run so scripts keep working across restarts.
+func devTokens(path string) ([]api.Token, error) {
+	if path != "" {
+		if list, err := api.LoadTokens(path, ""); err == nil && len(list) > 0 {
+			return list, nil
+		}
+	}
+	// Dev users share the team the quick start uses; admin crosses teams and
+	// the auditor reads everything.
+	team := []string{"growth"}
+	list := []api.Token{
+		{Name: "alice", Role: api.RoleRequester, Secret: api.NewSecret("mp_alice_"), Teams: team},
+		{Name: "bob", Role: api.RoleApprover, Secret: api.NewSecret("mp_bob_"), Teams: team},
+		{Name: "carol", Role: api.RoleApprover, Secret: api.NewSecret("mp_carol_"), Teams: team},
+		{Name: "admin", Role: api.RoleAdmin, Secret: api.NewSecret("mp_admin_")},
+		{Name: "audrey", Role: api.RoleAuditor, Secret: api.NewSecret("mp_audrey_")},
+		// dave approves for another team: team isolation shows in dev too.
+		{Name: "dave", Role: api.RoleApprover, Secret: api.NewSecret("mp_dave_"), Teams: []string{"risk"}},
+	}
+	if path != "" {
+		if err := api.WriteTokens(path, list); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// seedDev creates the simulated targets on a fresh dev store.
+func seedDev(ctx context.Context, st *store.Store) error {
+	ts, err := st.ListTargets(ctx)
+	if err != nil || len(ts) > 0 {
+		return err
+	}
+	f := func(v float64) *float64 { return &v }
+	for _, t := range []modelplane.Target{
+		{Name: "staging", Provider: sim.Name, Environment: "staging", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.05), MaxLatencyP99Ms: f(500), MaxDrift: f(0.3)}}},
+		{Name: "prod", Provider: sim.Name, Environment: "production", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.02), MaxLatencyP99Ms: f(300), MaxDrift: f(0.25)}},
+			Metrics:  modelplane.MetricBounds{Min: map[string]float64{"auc": 0.8}}},
+	} {
+		if _, err := st.CreateTarget(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
