@@ -2,12 +2,9 @@ package temporalserver
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -33,34 +30,8 @@ import (
 // pgDatabases names two throwaway databases (not yet created: Start must
 // create them) on the test server and drops them when the test ends.
 func pgDatabases(t *testing.T) (main, vis string) {
-	t.Helper()
-	admin, err := pgtest.DSN()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "mpt_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err != nil {
-			return
-		}
-		defer db.Close()
-		for _, n := range []string{name, name + "_vis"} {
-			_, _ = db.Exec("DROP DATABASE IF EXISTS " + n + " WITH (FORCE)")
-		}
-	})
-	return withDatabase(t, admin, name), withDatabase(t, admin, name+"_vis")
-}
-
-func withDatabase(t *testing.T, dsn, db string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + db
-	return u.String()
+	dbs := pgtest.Databases(t, "mpt_", 2)
+	return dbs[0], dbs[1]
 }
 
 // freePorts finds n consecutive free loopback ports and returns the first.

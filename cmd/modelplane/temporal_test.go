@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,30 +35,8 @@ import (
 // throwawayDatabases names two databases that do not exist yet (the server
 // creates them) and drops them when the test ends.
 func throwawayDatabases(t *testing.T) (main, vis string) {
-	t.Helper()
-	admin, err := pgtest.DSN()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	name := "mpbin_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", admin); err == nil {
-			for _, n := range []string{name, name + "_vis"} {
-				_, _ = db.Exec("DROP DATABASE IF EXISTS " + n + " WITH (FORCE)")
-			}
-			db.Close()
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	main = u.String()
-	u.Path = "/" + name + "_vis"
-	return main, u.String()
+	dbs := pgtest.Databases(t, "mpbin_", 2)
+	return dbs[0], dbs[1]
 }
 
 func writeFile(t *testing.T, dir, name, body string) string {

@@ -116,3 +116,37 @@ func Schema(t testing.TB, prefix string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// Databases names n databases on the test server that do not exist yet
+// (the code under test must create them) and drops them when the test
+// ends; it returns their DSNs.
+func Databases(t testing.TB, prefix string, n int) []string {
+	t.Helper()
+	admin, err := DSN()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	base := prefix + hex.EncodeToString(b)
+	names := make([]string, n)
+	out := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s_%d", base, i)
+		u, err := url.Parse(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/" + names[i]
+		out[i] = u.String()
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("pgx", admin); err == nil {
+			for _, n := range names {
+				_, _ = db.Exec("DROP DATABASE IF EXISTS " + n + " WITH (FORCE)")
+			}
+			db.Close()
+		}
+	})
+	return out
+}
