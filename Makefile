@@ -58,6 +58,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/...
 	$(GO) test -run '^$$' -bench 'Decide' -benchtime 2000x ./policy/
 	$(GO) test -run '^$$' -bench 'Governance' -benchtime 2000x ./api/
+	$(GO) test -run '^$$' -bench 'FrontendAuth' -benchmem ./temporalserver/
+	hack/ensure-browser.sh
+	$(GO) test -tags e2e -run '^$$' -bench 'WebUISignOff' -benchtime 1x -timeout 15m ./e2e/
 
 vet:
 	$(GO) vet $(PKGS)
