@@ -172,22 +172,22 @@ func deny(reason string) authorization.Result {
 // batch signal) keep the header they carry.
 func stamp(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	c, _ := ctx.Value(authorization.MappedClaims).(*authorization.Claims)
-	if c == nil || c.AuthType == authorization.InternalPrincipalType {
+	if c != nil && c.AuthType == authorization.InternalPrincipalType {
 		return next(ctx, req)
 	}
-	var who modelplane.Principal
+	// Anyone else's header is replaced, or removed when the caller is not
+	// one modelplane knows: a client never chooses what the workflow reads.
+	var who *modelplane.Principal
 	switch {
+	case c == nil:
 	case c.AuthType == authTypeService:
-		who = modelplane.Principal{Name: ServiceName, Method: modelplane.AuthSystem}
-	case c.Extensions != nil:
-		p, ok := c.Extensions.(*modelplane.Principal)
-		if !ok {
-			return next(ctx, req)
+		who = &modelplane.Principal{Name: ServiceName, Method: modelplane.AuthSystem}
+	case c.AuthType == authTypeUser:
+		if p, ok := c.Extensions.(*modelplane.Principal); ok {
+			cp := *p
+			cp.Expires = nil
+			who = &cp
 		}
-		who = *p
-		who.Expires = nil
-	default:
-		return next(ctx, req)
 	}
 	if err := stampRequest(req, who); err != nil {
 		return nil, serviceerror.NewInternal("stamping the caller's principal: " + err.Error())
@@ -196,8 +196,8 @@ func stamp(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.Unar
 }
 
 // stampRequest sets the principal header on every header a signal or an
-// update reaches the workflow with.
-func stampRequest(req any, who modelplane.Principal) error {
+// update reaches the workflow with; a nil who removes it.
+func stampRequest(req any, who *modelplane.Principal) error {
 	var headers []**commonpb.Header
 	switch r := req.(type) {
 	case *workflowservice.SignalWorkflowExecutionRequest:
@@ -227,9 +227,17 @@ func stampRequest(req any, who modelplane.Principal) error {
 	if len(headers) == 0 {
 		return nil
 	}
+	if who == nil {
+		for _, h := range headers {
+			if *h != nil {
+				delete((*h).Fields, modelplane.PrincipalHeader)
+			}
+		}
+		return nil
+	}
 	// Plain JSON, never the payload codec: the stamp is not secret and the
 	// worker reads it with the default converter.
-	p, err := converter.GetDefaultDataConverter().ToPayload(who)
+	p, err := converter.GetDefaultDataConverter().ToPayload(*who)
 	if err != nil {
 		return err
 	}
