@@ -3,6 +3,7 @@ package temporalserver
 import (
 	"context"
 	"testing"
+	"time"
 
 	batchpb "go.temporal.io/api/batch/v1"
 	commonpb "go.temporal.io/api/common/v1"
@@ -12,6 +13,7 @@ import (
 	"go.temporal.io/server/common/authorization"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/identity"
 )
 
 func forgedHeader() *commonpb.Header {
@@ -87,6 +89,35 @@ func TestStampReplacesOrRemovesTheHeader(t *testing.T) {
 					t.Errorf("%s, %s: principal header %q, want %q", tc.caller, name, got, tc.want)
 				}
 			}
+		}
+	}
+}
+
+// TestClaimMapperVerifiesIDTokens: the Web UI's ID token is accepted only
+// from the configured issuer, for the UI's audience, and before it expires.
+func TestClaimMapperVerifiesIDTokens(t *testing.T) {
+	issuer, good := oidcIssuer(t, time.Now().Add(time.Hour))
+	_, foreign := oidcIssuer(t, time.Now().Add(time.Hour))
+	_, expired := oidcIssuer(t, time.Now().Add(-10*time.Minute))
+	trusted, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{Issuer: issuer, Audience: []string{"temporal-ui"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &claimMapper{users: trusted}
+	c, err := cm.GetClaims(&authorization.AuthInfo{AuthToken: "Bearer " + good})
+	if err != nil || c.Subject != "bob" || c.AuthType != authTypeUser || c.System != 0 {
+		t.Fatalf("a valid ID token: %+v, %v", c, err)
+	}
+	if p, _ := c.Extensions.(*modelplane.Principal); p == nil || p.Method != modelplane.AuthOIDC || !p.Has(modelplane.RoleApprover) || !p.InTeam("growth") {
+		t.Fatalf("principal from the ID token: %+v", c.Extensions)
+	}
+	for name, tok := range map[string]string{"another issuer's token": foreign, "an expired token": expired, "no scheme": good} {
+		h := "Bearer " + tok
+		if name == "no scheme" {
+			h = tok
+		}
+		if c, err := cm.GetClaims(&authorization.AuthInfo{AuthToken: h}); err == nil {
+			t.Errorf("%s accepted: %+v", name, c)
 		}
 	}
 }
