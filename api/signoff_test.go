@@ -107,4 +107,17 @@ func TestStampedVotes(t *testing.T) {
 	if len(p.Approvals) != 1 || p.Approvals[0].Approver != "carol" || p.Approvals[0].Method != modelplane.AuthToken {
 		t.Fatalf("API approvals = %+v", p.Approvals)
 	}
+
+	// A rollback signal claiming to come from carol is bob's.
+	id = h.promote("alice", canaryBody("v2", []int{50, 100}, "1m"))
+	h.waitStage(id, modelplane.StageAwaitingApproval)
+	h.must(h.call("POST", "/v1/promotions/"+id+"/approvals", "carol", map[string]any{"decision": "approve"}), 200)
+	h.waitStage(id, modelplane.StageCanary)
+	if err := as("bob").SignalWorkflow(ctx, workflows.PromotionWorkflowID(id), "", workflows.Rollback, workflows.RollbackRequest{Actor: "carol", Reason: "error budget"}); err != nil {
+		t.Fatal(err)
+	}
+	p = h.waitEnded(id, modelplane.StatusRolledBack)
+	if p.Reason != "manual rollback by bob: error budget" {
+		t.Fatalf("rollback reason %q, want it attributed to bob", p.Reason)
+	}
 }

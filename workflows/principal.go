@@ -24,8 +24,13 @@ type stampInterceptor struct {
 }
 
 func (*stampInterceptor) InterceptWorkflow(ctx workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {
-	i := &stampInbound{q: &stampQueue{}}
+	i := &stampInbound{}
 	i.Next = next
+	// Only promotions receive people's signals; the guardian's "rollback"
+	// comes from promotions and the API, and nothing would take its stamps.
+	if workflow.GetInfo(ctx).WorkflowType.Name == PromotionWorkflow {
+		i.q = &stampQueue{stamps: map[string][]*modelplane.Principal{}}
+	}
 	return i
 }
 
@@ -34,31 +39,41 @@ type stampInbound struct {
 	q *stampQueue
 }
 
-// stampQueue holds the stamps of approve signals not yet received, in order.
-type stampQueue struct{ stamps []*modelplane.Principal }
+// stampQueue holds, per signal name, the stamps of signals not yet
+// received, in order (approve, rollback and decide: the signals a person sends).
+type stampQueue struct {
+	stamps map[string][]*modelplane.Principal
+}
+
+// stamped are the signals whose senders are kept.
+var stamped = map[string]bool{Approve: true, Rollback: true, Decide: true}
 
 type stampQueueKey struct{}
 
 func (i *stampInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
-	return i.Next.ExecuteWorkflow(workflow.WithValue(ctx, stampQueueKey{}, i.q), in)
+	if i.q != nil {
+		ctx = workflow.WithValue(ctx, stampQueueKey{}, i.q)
+	}
+	return i.Next.ExecuteWorkflow(ctx, in)
 }
 
 func (i *stampInbound) HandleSignal(ctx workflow.Context, in *interceptor.HandleSignalInput) error {
-	if in.SignalName == Approve {
-		i.q.stamps = append(i.q.stamps, principalFrom(interceptor.WorkflowHeader(ctx)))
+	if i.q != nil && stamped[in.SignalName] {
+		i.q.stamps[in.SignalName] = append(i.q.stamps[in.SignalName], principalFrom(interceptor.WorkflowHeader(ctx)))
 	}
 	return i.Next.HandleSignal(ctx, in)
 }
 
-// signalStamp is the stamp of the approve signal just received: nil when
-// it carried none (a frontend that does not stamp, or no interceptor).
-func signalStamp(ctx workflow.Context) *modelplane.Principal {
+// signalStamp is the stamp of the signal called name just received: nil
+// when it carried none (a frontend that does not stamp, or no interceptor).
+// Every receive of a stamped signal must call it once, to stay in step.
+func signalStamp(ctx workflow.Context, name string) *modelplane.Principal {
 	q, _ := ctx.Value(stampQueueKey{}).(*stampQueue)
-	if q == nil || len(q.stamps) == 0 {
+	if q == nil || len(q.stamps[name]) == 0 {
 		return nil
 	}
-	p := q.stamps[0]
-	q.stamps = q.stamps[1:]
+	p := q.stamps[name][0]
+	q.stamps[name] = q.stamps[name][1:]
 	return p
 }
 
@@ -95,4 +110,13 @@ func attribute(v Vote, stamp *modelplane.Principal) Vote {
 	}
 	v.PolicyDecision = ""
 	return v
+}
+
+// actor is who asked for a rollback or a decision: the stamped person, or
+// the typed name when modelplane's service (the API) or nobody stamped it.
+func actor(typed string, stamp *modelplane.Principal) string {
+	if stamp == nil || stamp.Method == modelplane.AuthSystem {
+		return typed
+	}
+	return stamp.Name
 }

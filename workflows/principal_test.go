@@ -45,3 +45,18 @@ func TestPrincipalFromHeader(t *testing.T) {
 		t.Fatalf("unreadable header: %+v", p)
 	}
 }
+
+func TestActor(t *testing.T) {
+	for _, tc := range []struct {
+		stamp *modelplane.Principal
+		want  string
+	}{
+		{nil, "typed"},
+		{&modelplane.Principal{Name: "modelplane", Method: modelplane.AuthSystem}, "typed"},
+		{&modelplane.Principal{Name: "bob", Method: modelplane.AuthOIDC}, "bob"},
+	} {
+		if got := actor("typed", tc.stamp); got != tc.want {
+			t.Errorf("actor(typed, %+v) = %q, want %q", tc.stamp, got, tc.want)
+		}
+	}
+}

@@ -159,26 +159,27 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, Rollback, func(ctx workflow.Context, r RollbackRequest) (modelplane.Promotion, error) {
-		w.requestRollback(r)
+		w.requestRollback(w.rollbackBy(ctx, r))
 		return w.p, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r RollbackRequest) error { return w.checkRollback(r) },
-		Description: `Roll back now: {"actor": "name", "reason": "..."}`}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, r RollbackRequest) error { return w.checkRollback(w.rollbackBy(ctx, r)) },
+		Description: `Roll back now as the signed-in user: {"reason": "..."}`}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, Decide, func(ctx workflow.Context, d Decision) (modelplane.Promotion, error) {
+		d = w.decisionBy(ctx, d)
 		w.decision = &d
 		return w.p, nil
-	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return w.checkDecision(d) },
-		Description: `Resolve an inconclusive analysis: {"actor": "name", "decision": "promote|rollback"}`}); err != nil {
+	}, workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d Decision) error { return w.checkDecision(w.decisionBy(ctx, d)) },
+		Description: `Resolve an inconclusive analysis as the signed-in user: {"decision": "promote" or "rollback"}`}); err != nil {
 		return err
 	}
 
 	approveCh := workflow.GetSignalChannelWithOptions(ctx, Approve, workflow.SignalChannelOptions{
 		Description: `Approve or reject this promotion as the signed-in user (your identity comes from your sign-in, not the payload). Payload: {"decision": "approve" or "reject", "comment": "why"}`})
 	rollbackCh := workflow.GetSignalChannelWithOptions(ctx, Rollback, workflow.SignalChannelOptions{
-		Description: `Roll back now. Payload: {"actor": "your-name", "reason": "why"}`})
+		Description: `Roll back now as the signed-in user. Payload: {"reason": "why"}`})
 	decideCh := workflow.GetSignalChannelWithOptions(ctx, Decide, workflow.SignalChannelOptions{
-		Description: `Resolve an inconclusive analysis. Payload: {"actor": "your-name", "decision": "promote" or "rollback"}`})
+		Description: `Resolve an inconclusive analysis as the signed-in user. Payload: {"decision": "promote" or "rollback"}`})
 	evidenceCh := workflow.GetSignalChannelWithOptions(ctx, EvidenceChanged, workflow.SignalChannelOptions{
 		Description: `The version's evidence changed (sent by modelplane): approvals given on the old evidence stop counting`})
 	driftCh := workflow.GetSignalChannelWithOptions(ctx, Drift, workflow.SignalChannelOptions{
@@ -189,7 +190,7 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 			sel.AddReceive(approveCh, func(c workflow.ReceiveChannel, _ bool) {
 				var v Vote
 				c.Receive(ctx, &v)
-				v = w.attributed(v, signalStamp(ctx))
+				v = w.attributed(v, signalStamp(ctx, Approve))
 				if err := w.checkVote(v); err != nil {
 					// Signals cannot be refused: record the denied attempt instead.
 					details := map[string]any{"via": "signal", "error": err.Error()}
@@ -209,6 +210,9 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 			sel.AddReceive(rollbackCh, func(c workflow.ReceiveChannel, _ bool) {
 				var r RollbackRequest
 				c.Receive(ctx, &r)
+				if stamp := signalStamp(ctx, Rollback); w.stamps {
+					r.Actor = actor(r.Actor, stamp)
+				}
 				if w.checkRollback(r) == nil {
 					w.requestRollback(r)
 				}
@@ -216,6 +220,9 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 			sel.AddReceive(decideCh, func(c workflow.ReceiveChannel, _ bool) {
 				var d Decision
 				c.Receive(ctx, &d)
+				if stamp := signalStamp(ctx, Decide); w.stamps {
+					d.Actor = actor(d.Actor, stamp)
+				}
 				if w.checkDecision(d) == nil {
 					w.decision = &d
 				}
@@ -239,6 +246,22 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// rollbackBy and decisionBy are an update's request as from the person the
+// frontend stamped (stamped-principal).
+func (w *promotion) rollbackBy(ctx workflow.Context, r RollbackRequest) RollbackRequest {
+	if w.stamps {
+		r.Actor = actor(r.Actor, updateStamp(ctx))
+	}
+	return r
+}
+
+func (w *promotion) decisionBy(ctx workflow.Context, d Decision) Decision {
+	if w.stamps {
+		d.Actor = actor(d.Actor, updateStamp(ctx))
+	}
+	return d
 }
 
 // attributed is v as the voter the frontend verified (stamped-principal).
@@ -505,7 +528,7 @@ func (w *promotion) details() string {
 		b.WriteString("The vote counts for the signed-in user whatever name a payload types. ")
 		b.WriteString("The requester cannot approve; one vote per approver; one reject ends the promotion.\n")
 	case modelplane.StageAwaitingDecision:
-		b.WriteString("**Analysis was inconclusive.** Send a Signal → `decide` with `{\"actor\": \"your-name\", \"decision\": \"promote\"}` or `\"rollback\"`.\n")
+		b.WriteString("**Analysis was inconclusive.** Signed in, Send a Signal → `decide` with `{\"decision\": \"promote\"}` or `\"rollback\"`.\n")
 	}
 	return b.String()
 }
