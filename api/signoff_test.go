@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/modelplane/modelplane/worker"
+
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/store"
@@ -14,12 +16,6 @@ import (
 )
 
 const serviceKey = "svc-key-0123456789abcdef"
-
-type bearerHeader string
-
-func (b bearerHeader) GetHeaders(context.Context) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
 
 // stampingFrontend is a frontend that verifies the governance users' tokens
 // and stamps who sent each signal and update, as modelplane's own Temporal
@@ -40,7 +36,7 @@ func stampingFrontend(t *testing.T) []temporaltest.TestServerOption {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []temporaltest.TestServerOption{temporaltest.WithBaseServerOptions(opts...), temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: bearerHeader(serviceKey)})}
+	return []temporaltest.TestServerOption{temporaltest.WithBaseServerOptions(opts...), temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: worker.Bearer(serviceKey)})}
 }
 
 // TestStampedVotes: past the API, straight at a stamping frontend, a vote
@@ -55,7 +51,7 @@ func TestStampedVotes(t *testing.T) {
 	as := func(name string) client.Client {
 		for _, u := range govUsers {
 			if u.Name == name {
-				return h.ts.NewClientWithOptions(client.Options{HeadersProvider: bearerHeader(u.Secret)})
+				return h.ts.NewClientWithOptions(client.Options{HeadersProvider: worker.Bearer(u.Secret)})
 			}
 		}
 		t.Fatalf("no user %s", name)

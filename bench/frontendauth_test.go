@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	mpworker "github.com/modelplane/modelplane/worker"
+
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
@@ -12,12 +14,6 @@ import (
 	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/temporalserver"
 )
-
-type bearerHeader string
-
-func (h bearerHeader) GetHeaders(context.Context) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(h)}, nil
-}
 
 // BenchmarkFrontendAuthSignal: one approve signal, client to accepted, on a
 // frontend with modelplane's claim mapper, authorizer and principal stamp,
@@ -36,7 +32,7 @@ func BenchmarkFrontendAuthSignal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	on := temporaltest.NewServer(temporaltest.WithBaseServerOptions(opts...), temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: bearerHeader(svc)}))
+	on := temporaltest.NewServer(temporaltest.WithBaseServerOptions(opts...), temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: mpworker.Bearer(svc)}))
 	defer on.Stop()
 	off := temporaltest.NewServer()
 	defer off.Stop()
@@ -48,7 +44,7 @@ func BenchmarkFrontendAuthSignal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cOn := on.NewClientWithOptions(client.Options{HeadersProvider: bearerHeader(bob)})
+	cOn := on.NewClientWithOptions(client.Options{HeadersProvider: mpworker.Bearer(bob)})
 	cOff := off.GetDefaultClient()
 	vote := map[string]string{"decision": "approve", "comment": "bench"}
 	var withAuth, without []time.Duration

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	mpworker "github.com/modelplane/modelplane/worker"
+
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -54,16 +56,7 @@ func authServer(t *testing.T) *temporaltest.TestServer {
 		t.Fatal(err)
 	}
 	return temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseServerOptions(opts...),
-		temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: bearer(serviceKey)}))
-}
-
-type bearer string
-
-func (b bearer) GetHeaders(context.Context) (map[string]string, error) {
-	if b == "" {
-		return nil, nil
-	}
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+		temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: mpworker.Bearer(serviceKey)}))
 }
 
 // forging writes a principal header of the caller's choosing on every
@@ -109,7 +102,7 @@ func clientAs(t *testing.T, ts *temporaltest.TestServer, token, forge string) cl
 // dialAs connects with token; a frontend that refuses the token refuses
 // the connection's first call.
 func dialAs(t *testing.T, ts *temporaltest.TestServer, token, forge string) (client.Client, error) {
-	o := client.Options{HostPort: ts.GetFrontendHostPort(), Namespace: ts.GetDefaultNamespace(), HeadersProvider: bearer(token)}
+	o := client.Options{HostPort: ts.GetFrontendHostPort(), Namespace: ts.GetDefaultNamespace(), HeadersProvider: mpworker.Bearer(token)}
 	if forge != "" {
 		o.Interceptors = []interceptor.ClientInterceptor{&forging{name: forge}}
 	}

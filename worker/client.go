@@ -27,7 +27,7 @@ func ClientOptions(c config.Temporal, apiKey string) (client.Options, error) {
 		// A key sent over loopback never leaves the machine (modelplane
 		// dev's own frontend): a header, no TLS. allow_plaintext_api_key
 		// says the same of a private network (compose's).
-		o.HeadersProvider = bearerHeader("Bearer " + apiKey)
+		o.HeadersProvider = Bearer(apiKey)
 		return o, nil
 	}
 	// An API key is a bearer credential: never send it in the clear.
@@ -84,8 +84,13 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-type bearerHeader string
+// Bearer sends a token as the authorization header of every call to the
+// Temporal frontend; an empty token sends none.
+type Bearer string
 
-func (h bearerHeader) GetHeaders(context.Context) (map[string]string, error) {
-	return map[string]string{"authorization": string(h)}, nil
+func (b Bearer) GetHeaders(context.Context) (map[string]string, error) {
+	if b == "" {
+		return nil, nil
+	}
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
 }

@@ -82,12 +82,6 @@ type recConfig struct {
 
 const recServiceKey = "rec-service-0123456789abcdef"
 
-type recBearer string
-
-func (b recBearer) GetHeaders(context.Context) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-
 func newRecRig(t *testing.T, cfg recConfig) *recRig {
 	t.Helper()
 	kit := testkit.New(t, ":memory:") // before the server: its cleanup runs after the server stopped
@@ -111,7 +105,7 @@ func newRecRig(t *testing.T, cfg recConfig) *recRig {
 			t.Fatal(err)
 		}
 		serverOpts = append(serverOpts, auth...)
-		opts = append(opts, temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: recBearer(recServiceKey)}))
+		opts = append(opts, temporaltest.WithBaseClientOptions(client.Options{HeadersProvider: mpworker.Bearer(recServiceKey)}))
 	}
 	ts := temporaltest.NewServer(append(opts, temporaltest.WithBaseServerOptions(serverOpts...))...)
 	c := ts.GetDefaultClient()
@@ -349,7 +343,7 @@ func recordStampedSignal(t *testing.T) {
 	r := newRecRig(t, recConfig{tier: modelplane.RiskMedium, stamped: true})
 	id := r.promote("v2", recCanary([]int{50, 100}, "1s"), nil)
 	r.waitStage(id, modelplane.StageAwaitingApproval)
-	carol := r.ts.NewClientWithOptions(client.Options{HeadersProvider: recBearer(recToken("carol"))})
+	carol := r.ts.NewClientWithOptions(client.Options{HeadersProvider: mpworker.Bearer(recToken("carol"))})
 	if err := carol.SignalWorkflow(context.Background(), workflows.PromotionWorkflowID(id), "", workflows.Approve,
 		json.RawMessage(`{"approver":"bob","decision":"approve","comment":"signed in as carol"}`)); err != nil {
 		t.Fatal(err)
