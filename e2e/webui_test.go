@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,27 +42,9 @@ func startDev(t testing.TB) *devStack {
 	s.temporal, s.api, s.ui = d.Temporal, d.API, d.UI
 	testkit.Start(t, bin, args...)
 	testkit.WaitFor(t, "dev ready", 90*time.Second, func() bool { return testkit.HTTPJSON(t, "GET", s.api+"/readyz", "", nil, nil) == 200 })
-	s.tokens = readPairs(t, filepath.Join(s.dir, "tokens"), 2)
-	s.passwords = readPairs(t, filepath.Join(s.dir, "passwords"), 1)
+	s.tokens = testkit.DevTokens(t, filepath.Join(s.dir, "tokens"))
+	s.passwords = testkit.DevPasswords(t, filepath.Join(s.dir, "passwords"))
 	return s
-}
-
-// readPairs maps the first field of each line to field i.
-func readPairs(t testing.TB, path string, i int) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fl := strings.Fields(sc.Text()); len(fl) > i && !strings.HasPrefix(fl[0], "#") {
-			out[fl[0]] = fl[i]
-		}
-	}
-	return out
 }
 
 func must(t testing.TB, status int, what string) {

@@ -149,6 +149,18 @@ func BuildBinary(moduleRoot, dir string) (string, error) {
 // token [teams]" per line, # comments) into name → token.
 func DevTokens(t testing.TB, path string) map[string]string {
 	t.Helper()
+	return devColumn(t, path, 2)
+}
+
+// DevPasswords reads the dev Web UI passwords ("name password" lines).
+func DevPasswords(t testing.TB, path string) map[string]string {
+	t.Helper()
+	return devColumn(t, path, 1)
+}
+
+// devColumn maps the first field of each line of path to its field i.
+func devColumn(t testing.TB, path string, i int) map[string]string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -156,8 +168,8 @@ func DevTokens(t testing.TB, path string) map[string]string {
 	out := map[string]string{}
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 3 && !strings.HasPrefix(f[0], "#") {
-			out[f[0]] = f[2]
+		if len(f) > i && !strings.HasPrefix(f[0], "#") {
+			out[f[0]] = f[i]
 		}
 	}
 	return out
