@@ -130,8 +130,23 @@ type AuditFilter struct {
 	Version, Action string
 	// Since and Until bound the record's time: Since <= time < Until.
 	Since, Until time.Time
+	// AfterSeq and BeforeSeq bound the record's seq: AfterSeq < seq <
+	// BeforeSeq; zero leaves that side open.
+	AfterSeq, BeforeSeq int64
+	// Newest makes ListAudit return the newest records first (seq
+	// descending). Exports and scans of the chain keep seq order.
+	Newest bool
 	// Limit caps ListAudit (default 1000, at most 5000) and, when positive, ExportAudit.
 	Limit int
+}
+
+// PageSize is how many records ListAudit returns at most for f: a page
+// this long may have more after it.
+func (f AuditFilter) PageSize() int {
+	if f.Limit <= 0 || f.Limit > 5000 {
+		return 1000
+	}
+	return f.Limit
 }
 
 func (s *Store) auditQuery(ctx context.Context, f AuditFilter) *gorm.DB {
@@ -157,23 +172,57 @@ func (s *Store) auditQuery(ctx context.Context, f AuditFilter) *gorm.DB {
 	if !f.Until.IsZero() {
 		q = q.Where("time < ?", f.Until.UTC())
 	}
+	if f.AfterSeq > 0 {
+		q = q.Where("seq > ?", f.AfterSeq)
+	}
+	if f.BeforeSeq > 0 {
+		q = q.Where("seq < ?", f.BeforeSeq)
+	}
 	return q
 }
 
-// ListAudit returns records in the order they were written (by seq), with their chain fields.
+// ListAudit returns records in the order they were written (by seq; the
+// newest first with f.Newest), with their chain fields.
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]modelplane.AuditRecord, error) {
-	if f.Limit <= 0 || f.Limit > 5000 {
-		f.Limit = 1000
+	order := "seq"
+	if f.Newest {
+		order = "seq DESC"
 	}
 	var rows []auditRow
-	if err := s.auditQuery(ctx, f).Order("seq").Limit(f.Limit).Find(&rows).Error; err != nil {
+	if err := s.auditQuery(ctx, f).Order(order).Limit(f.PageSize()).Find(&rows).Error; err != nil {
 		return nil, err
 	}
+	return auditRecords(rows), nil
+}
+
+func auditRecords(rows []auditRow) []modelplane.AuditRecord {
 	out := make([]modelplane.AuditRecord, len(rows))
 	for i, r := range rows {
 		out[i] = r.domain()
 	}
-	return out, nil
+	return out
+}
+
+// AuditSince returns the records written after seq, in seq order, at most
+// limit (default 500, at most 5000): what a live feed polls for.
+func (s *Store) AuditSince(ctx context.Context, seq int64, limit int) ([]modelplane.AuditRecord, error) {
+	if limit <= 0 {
+		limit = 500
+	}
+	limit = min(limit, 5000)
+	var rows []auditRow
+	if err := s.db.WithContext(ctx).Where("seq > ?", seq).Order("seq").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	return auditRecords(rows), nil
+}
+
+// AuditHead is the seq of the newest record, 0 when there is none: a live
+// feed starts there.
+func (s *Store) AuditHead(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.db.WithContext(ctx).Model(&auditRow{}).Select("COALESCE(MAX(seq), 0)").Row().Scan(&head)
+	return head, err
 }
 
 // auditBatch is how many records a scan of the chain reads at a time.

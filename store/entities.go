@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/modelplane/modelplane"
@@ -290,33 +292,161 @@ func (s *Store) ActivePromotion(ctx context.Context, model, target string) (mode
 // PromotionFilter narrows ListPromotions; empty fields match everything.
 type PromotionFilter struct {
 	Model, Target, Status string
-	Limit                 int
+	// RequestedBy matches the requester exactly.
+	RequestedBy string
+	// Models, when not nil, keeps promotions of these models (or MCP
+	// servers) only: a team's. An empty, non-nil list matches nothing.
+	Models []string
+	// Stage matches the stage in the promotion's document. It implies
+	// Status running unless Status is set (or Stage is done): the matching
+	// rows are read in batches and filtered until Limit are found.
+	Stage string
+	// Before and After are cursors (PromotionCursor): they keep the
+	// promotions strictly older, or strictly newer, than the one the cursor
+	// names, in (created_at, id) order. Pass the last promotion of a page as
+	// Before (newest first) or After (OldestFirst) to read the next page.
+	Before, After string
+	// OldestFirst lists in ascending (created_at, id) order; the default is newest first.
+	OldestFirst bool
+	// Limit caps the list (default 100, at most 1000).
+	Limit int
 }
 
-// ListPromotions returns promotions, newest first.
-func (s *Store) ListPromotions(ctx context.Context, f PromotionFilter) ([]modelplane.Promotion, error) {
+// PromotionCursor is an opaque position in a listing of promotions, just
+// past p: base64url of its created_at (RFC 3339) and id.
+func PromotionCursor(p modelplane.Promotion) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(p.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + p.ID))
+}
+
+// ParsePromotionCursor reads a cursor made by PromotionCursor.
+func ParsePromotionCursor(cursor string) (createdAt time.Time, id string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return time.Time{}, "", errors.New("not a promotion cursor")
+	}
+	at, id, ok := strings.Cut(string(b), "|")
+	if !ok || id == "" {
+		return time.Time{}, "", errors.New("not a promotion cursor")
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return time.Time{}, "", errors.New("not a promotion cursor: bad time")
+	}
+	return t, id, nil
+}
+
+// promotionQuery applies f's column filters and cursors.
+func (s *Store) promotionQuery(ctx context.Context, f PromotionFilter) (*gorm.DB, error) {
 	q := s.db.WithContext(ctx).Model(&promotionRow{})
-	if f.Model != "" {
-		q = q.Where("model = ?", f.Model)
+	for _, c := range []struct{ col, v string }{{"model", f.Model}, {"target", f.Target}, {"status", f.Status}, {"requested_by", f.RequestedBy}} {
+		if c.v != "" {
+			q = q.Where(c.col+" = ?", c.v)
+		}
 	}
-	if f.Target != "" {
-		q = q.Where("target = ?", f.Target)
+	if f.Models != nil {
+		q = q.Where("model IN ?", f.Models)
 	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
+	for _, c := range []struct {
+		field, cursor string
+		older         bool
+	}{{"before", f.Before, true}, {"after", f.After, false}} {
+		if c.cursor == "" {
+			continue
+		}
+		at, id, err := ParsePromotionCursor(c.cursor)
+		if err != nil {
+			return nil, modelplane.FieldError(c.field, "is not a cursor from a previous page: %v", err)
+		}
+		if q, err = s.beyond(ctx, q, at, id, c.older); err != nil {
+			return nil, err
+		}
 	}
+	return q, nil
+}
+
+// beyond keeps the rows strictly older (or newer) than promotion id in
+// (created_at, id) order. While the promotion exists its stored created_at
+// is compared, not the cursor's copy: the column may hold less precision
+// (microseconds on PostgreSQL) than the document the cursor was made from.
+func (s *Store) beyond(ctx context.Context, q *gorm.DB, at time.Time, id string, older bool) (*gorm.DB, error) {
+	op := ">"
+	if older {
+		op = "<"
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&promotionRow{}).Where("id = ?", id).Count(&n).Error; err != nil {
+		return nil, err
+	}
+	// Written as a range on created_at first, so the index bounds the scan
+	// (an OR of the two cases alone makes SQLite read every row).
+	if n > 0 {
+		ref := s.db.Model(&promotionRow{}).Select("created_at").Where("id = ?", id)
+		return q.Where("created_at "+op+"= (?) AND (created_at "+op+" (?) OR id "+op+" ?)", ref, ref, id), nil
+	}
+	return q.Where("created_at "+op+"= ? AND (created_at "+op+" ? OR id "+op+" ?)", at.UTC(), at.UTC(), id), nil
+}
+
+// ListPromotions returns promotions, newest first (oldest first with
+// f.OldestFirst), at most f.Limit of them.
+func (s *Store) ListPromotions(ctx context.Context, f PromotionFilter) ([]modelplane.Promotion, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	var rows []promotionRow
-	if err := q.Order("created_at DESC, id DESC").Limit(f.Limit).Find(&rows).Error; err != nil {
+	if f.Models != nil && len(f.Models) == 0 {
+		return []modelplane.Promotion{}, nil
+	}
+	if f.Stage != "" && f.Status == "" && f.Stage != modelplane.StageDone {
+		f.Status = modelplane.StatusRunning
+	}
+	order := "created_at DESC, id DESC"
+	if f.OldestFirst {
+		order = "created_at, id"
+	}
+	q, err := s.promotionQuery(ctx, f)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]modelplane.Promotion, len(rows))
-	for i, r := range rows {
-		out[i] = r.Doc
+	if f.Stage == "" {
+		var rows []promotionRow
+		if err := q.Order(order).Limit(f.Limit).Find(&rows).Error; err != nil {
+			return nil, err
+		}
+		out := make([]modelplane.Promotion, len(rows))
+		for i, r := range rows {
+			out[i] = r.Doc
+		}
+		return out, nil
 	}
-	return out, nil
+	// The stage is in the document: read in batches past the last row
+	// read, keep the matches, stop at Limit or at the end.
+	batch := min(max(2*f.Limit, 100), 500)
+	out := []modelplane.Promotion{}
+	q = q.Session(&gorm.Session{}) // each batch adds its own conditions to a copy
+	var last *promotionRow
+	for {
+		page := q
+		if last != nil {
+			if page, err = s.beyond(ctx, q, last.CreatedAt, last.ID, !f.OldestFirst); err != nil {
+				return nil, err
+			}
+		}
+		var rows []promotionRow
+		if err := page.Order(order).Limit(batch).Find(&rows).Error; err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			if rows[i].Doc.Stage != f.Stage {
+				continue
+			}
+			if out = append(out, rows[i].Doc); len(out) == f.Limit {
+				return out, nil
+			}
+		}
+		if len(rows) < batch {
+			return out, nil
+		}
+		last = &rows[len(rows)-1]
+	}
 }
 
 // RunningByStage counts the running promotions in each stage (the stage
