@@ -59,8 +59,9 @@ type route struct {
 	action       string // the policy action the handler asks about (documentation; handlers decide)
 	public       bool
 	summary      string
-	body         string // request schema name, for the OpenAPI document
-	status       int    // success status
+	body         string   // request schema name, for the OpenAPI document
+	query        []string // query parameters, for the OpenAPI document
+	status       int      // success status
 }
 
 // routes is the single table that drives both the router and /openapi.json.
@@ -86,7 +87,9 @@ var routes = []route{
 	{method: "GET", path: "/v1/targets", handler: (*Server).listTargets, action: "target.read", summary: "List targets", status: 200},
 
 	{method: "POST", path: "/v1/promotions", handler: (*Server).createPromotion, action: "promotion.start", summary: "Start a promotion (Idempotency-Key honoured)", body: "PromotionRequest", status: 202},
-	{method: "GET", path: "/v1/promotions", handler: (*Server).listPromotions, action: "promotion.read", summary: "List promotions (?model=&target=&status=)", status: 200},
+	{method: "GET", path: "/v1/promotions", handler: (*Server).listPromotions, action: "promotion.read", summary: "List promotions, newest first, a page at a time (limit 1-200, default 50; next is the before= of the following page)",
+		query: []string{"model", "target", "status", "requester", "team", "stage", "limit", "before"}, status: 200},
+	{method: "GET", path: "/v1/inbox", handler: (*Server).inbox, action: "promotion.read", summary: "What waits for the caller's approval, oldest first, with escalation and expiry times", status: 200},
 	{method: "GET", path: "/v1/promotions/:id", handler: (*Server).getPromotion, action: "promotion.read", summary: "Get a promotion: stage, status, traffic, approvals, analysis, history", status: 200},
 	{method: "POST", path: "/v1/promotions/:id/approvals", handler: (*Server).approve, action: "promotion.approve", summary: "Approve or reject as the caller", body: "ApprovalRequest", status: 200},
 	{method: "POST", path: "/v1/promotions/:id/rollback", handler: (*Server).rollback, action: "promotion.rollback", summary: "Roll a promotion back now", body: "RollbackRequest", status: 202},
@@ -100,7 +103,10 @@ var routes = []route{
 	{method: "POST", path: "/v1/signals/drift", handler: (*Server).drift, action: "drift.report", summary: "Report drift; rolls back what serves the model", body: "DriftSignal", status: 202},
 	{method: "GET", path: "/v1/deployments", handler: (*Server).listDeployments, action: "deployment.read", summary: "List deployments", status: 200},
 	{method: "GET", path: "/v1/deployments/:target/:model", handler: (*Server).getDeployment, action: "deployment.read", summary: "Get a deployment", status: 200},
-	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, action: "audit.read", summary: "Audit records (?model=&promotion=&actor=&since=RFC3339)", status: 200},
+	{method: "GET", path: "/v1/deployments/:target/:model/guardian", handler: (*Server).getGuardian, action: "deployment.read", summary: "The deployment guardian: running, stable and previous version, last health check", status: 200},
+	{method: "POST", path: "/v1/deployments/:target/:model/rollback", handler: (*Server).rollbackDeployment, action: "promotion.rollback", summary: "Return the target to the previous stable version now (the guardian's rollback)", body: "RollbackRequest", status: 202},
+	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, action: "audit.read", summary: "Audit records by seq (order=asc|desc; next is the after= (asc) or before= (desc) of the following page)",
+		query: []string{"model", "version", "promotion", "actor", "action", "since", "until", "after", "before", "order", "limit"}, status: 200},
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},

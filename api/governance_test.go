@@ -430,6 +430,18 @@ func matrixRows(fx matrixFixtures) []row {
 			}}, 202),
 		open(row{route: "GET /v1/promotions", action: "promotion.read", url: at("/v1/promotions"), check: contains("promotions", "id", fx.approve, growthMember)}),
 		read(row{route: "GET /v1/promotions/:id", action: "promotion.read", url: at("/v1/promotions/" + fx.approve)}),
+		// Filtered by the approve question: fx.approve waits for a vote (dave requested it).
+		open(row{route: "GET /v1/inbox", action: "promotion.read", url: at("/v1/inbox"), check: func(t *testing.T, who string, r resp) {
+			var ids []string
+			for _, it := range list(r, "items") {
+				p, _ := it["promotion"].(map[string]any)
+				id, _ := p["id"].(string)
+				ids = append(ids, id)
+			}
+			if got, want := slices.Contains(ids, fx.approve), who == "bob" || who == "root"; got != want {
+				t.Fatalf("%s's inbox holds %s: %v, want %v (%s)", who, fx.approve, got, want, r.raw)
+			}
+		}}),
 		// Quorum 3: bob's and root's votes both count and leave it waiting.
 		{route: "POST /v1/promotions/:id/approvals", action: "promotion.approve", url: at("/v1/promotions/" + fx.approve + "/approvals"),
 			body:  body(map[string]any{"decision": "approve", "comment": "matrix"}),
@@ -464,6 +476,11 @@ func matrixRows(fx matrixFixtures) []row {
 			alice: allow(202), bob: allow(202), root: allow(202), audrey: deny(auditorReads), frank: deny(notGrowth)},
 		open(row{route: "GET /v1/deployments", action: "deployment.read", url: at("/v1/deployments"), check: contains("deployments", "model", "churn", growthMember)}),
 		read(row{route: "GET /v1/deployments/:target/:model", action: "deployment.read", url: at("/v1/deployments/prod/churn")}),
+		read(row{route: "GET /v1/deployments/:target/:model/guardian", action: "deployment.read", url: at("/v1/deployments/prod/churn/guardian")}),
+		// Allowed callers reach the guardian, which is not running here: 404 after the policy said yes.
+		{route: "POST /v1/deployments/:target/:model/rollback", action: "promotion.rollback", url: at("/v1/deployments/prod/churn/rollback"),
+			body:  body(map[string]any{"reason": "matrix"}),
+			alice: allow(404), bob: allow(404), root: allow(404), audrey: deny(auditorReads), frank: deny(notGrowth)},
 		read(row{route: "GET /v1/audit", action: "audit.read", url: at("/v1/audit?model=churn")}),
 		// The batch is accepted from any caller; each alert is decided on its model.
 		{route: "POST /v1/alerts/alertmanager", action: "drift.report", url: at("/v1/alerts/alertmanager"), body: alert,

@@ -321,25 +321,6 @@ func describe(s modelplane.RolloutStrategy) string {
 	return s.Type
 }
 
-func (s *Server) listPromotions(c echo.Context) error {
-	ps, err := s.Store.ListPromotions(c.Request().Context(), store.PromotionFilter{Model: c.QueryParam("model"), Target: c.QueryParam("target"), Status: c.QueryParam("status")})
-	if err != nil {
-		return err
-	}
-	teams, err := s.teamsOf(c.Request().Context(), ps)
-	if err != nil {
-		return err
-	}
-	listing(c)
-	out := []modelplane.Promotion{}
-	for _, p := range ps {
-		if s.visible(c, policy.ActionPromotionRead, kindOf(p), teams[p.Kind+"/"+p.Model]) {
-			out = append(out, p)
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]any{"promotions": out})
-}
-
 func (s *Server) getPromotion(c echo.Context) error {
 	p, err := s.Store.GetPromotion(c.Request().Context(), c.Param("id"))
 	if err != nil {
@@ -389,7 +370,7 @@ func (s *Server) approve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.update(c, p, workflows.Approve, workflows.Vote{Approver: who.Name, Decision: r.Decision, Comment: r.Comment, Via: "api",
+	return s.update(c, p, workflows.Approve, workflows.Vote{Approver: who.Name, Decision: r.Decision, Comment: r.Comment, Via: viaOf(c.Request().Context()),
 		EvidenceHash: evidence, Teams: who.Teams, Roles: who.Roles, Method: who.Method, PolicyDecision: d.ID}, http.StatusOK)
 }
 
@@ -603,18 +584,6 @@ func (s *Server) getDeployment(c echo.Context) error {
 	return c.JSON(http.StatusOK, d)
 }
 
-func (s *Server) listAudit(c echo.Context) error {
-	f, err := s.auditFilter(c, policy.ActionAuditRead)
-	if err != nil {
-		return err
-	}
-	recs, err := s.Store.ListAudit(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"records": recs})
-}
-
 // exportAudit streams the audit trail as JSON Lines, chain fields included,
 // so `modelplane audit verify --file` can check an export offline.
 func (s *Server) exportAudit(c echo.Context) error {
@@ -653,6 +622,9 @@ func (s *Server) auditFilter(c echo.Context, action string) (store.AuditFilter, 
 			return f, modelplane.FieldError("limit", "must be a positive integer")
 		}
 		f.Limit = n
+	}
+	if err := seqBounds(c, &f); err != nil {
+		return f, err
 	}
 	asset := policy.Asset{Kind: policy.KindModel}
 	if f.PromotionID != "" && f.Model == "" {

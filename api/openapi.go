@@ -42,6 +42,9 @@ func OpenAPI() map[string]any {
 		for _, m := range paramRE.FindAllStringSubmatch(r.path, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
+		for _, name := range r.query {
+			params = append(params, map[string]any{"name": name, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+		}
 		if r.method == http.MethodPost && r.path == "/v1/promotions" {
 			params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string"}})
 		}

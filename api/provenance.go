@@ -85,7 +85,7 @@ func (s *Server) buildProvenance(ctx context.Context, m modelplane.Model, versio
 		return Provenance{}, err
 	}
 	out := Provenance{Model: m, Version: v, Promotions: []PromotionProvenance{}, Decisions: []modelplane.AuditRecord{}, Rollbacks: []modelplane.AuditRecord{}, Timeline: []TrafficChange{}, At: time.Now().UTC()}
-	ps, err := s.Store.ListPromotions(ctx, store.PromotionFilter{Model: m.Name})
+	ps, err := s.allPromotions(ctx, store.PromotionFilter{Model: m.Name})
 	if err != nil {
 		return out, err
 	}
@@ -265,4 +265,23 @@ func (s *Server) policyStatus(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"governance": "off"})
 	}
 	return c.JSON(http.StatusOK, s.Policy.Status())
+}
+
+// allPromotions reads every promotion f matches, a page at a time: one
+// page of a model's promotions would leave its older versions without
+// their provenance.
+func (s *Server) allPromotions(ctx context.Context, f store.PromotionFilter) ([]modelplane.Promotion, error) {
+	f.Limit = 500
+	var out []modelplane.Promotion
+	for {
+		ps, err := s.Store.ListPromotions(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+		if len(ps) < f.Limit {
+			return out, nil
+		}
+		f.Before = store.PromotionCursor(ps[len(ps)-1])
+	}
 }
