@@ -38,6 +38,17 @@ type Config struct {
 	// TemporalServer configures `modelplane temporal`, the Temporal server
 	// build that verifies callers and stamps their principal on approvals.
 	TemporalServer TemporalServer `json:"temporal_server"`
+	Console        Console        `json:"console"`
+}
+
+// Console configures the web console served beside the API (/ next to /v1).
+type Console struct {
+	Disabled bool   `json:"disabled" doc:"do not serve the console (the API alone)"`
+	ClientID string `json:"client_id" doc:"OIDC client the console signs people in with, at the oidc section's issuer (add it to oidc.audience); empty: people sign in with an API token"`
+	// Secrets come from the environment or a file, never the config.
+	ClientSecretFile string `json:"client_secret_file" doc:"file holding the console's OIDC client secret (or set MODELPLANE_CONSOLE_CLIENT_SECRET; none for a public client, which uses PKCE alone)"`
+	SessionKeyFile   string `json:"session_key_file" doc:"file holding 64 hex characters that seal session cookies (or set MODELPLANE_CONSOLE_SESSION_KEY); empty: a key per process, so a restart signs everyone out"`
+	TemporalUIURL    string `json:"temporal_ui_url" doc:"the Temporal Web UI's URL, linked from each promotion"`
 }
 
 // API configures the HTTP API.

@@ -19,12 +19,17 @@ import (
 	"github.com/modelplane/modelplane/telemetry"
 	"github.com/modelplane/modelplane/temporalserver"
 	"github.com/modelplane/modelplane/ui"
+	"github.com/modelplane/modelplane/ui/console"
 	"github.com/spf13/cobra"
 )
 
 // devUIClient is the OIDC client the dev Web UI signs people in with; its
 // ID tokens (audience devUIClient) are what the Temporal frontend verifies.
 const devUIClient = "temporal-ui"
+
+// devConsoleClient is the console's own client at the dev provider: a
+// public client (PKCE), its ID tokens accepted by the API like the Web UI's.
+const devConsoleClient = "modelplane-console"
 
 // devIdP is the running dev OIDC provider and what the banner says of it.
 type devIdP struct {
@@ -36,7 +41,7 @@ type devIdP struct {
 
 // startDevIdP signs in the dev identities (the same names, roles and teams
 // as the dev tokens) with passwords kept in DATA_DIR/passwords.
-func startDevIdP(ctx context.Context, addr, dataDir string, inMemory bool, tokens []api.Token, uiHost string, uiPort int) (*devIdP, error) {
+func startDevIdP(ctx context.Context, addr, dataDir string, inMemory bool, tokens []api.Token, uiHost string, uiPort int, apiAddr string) (*devIdP, error) {
 	names := make([]string, len(tokens))
 	for i, t := range tokens {
 		names[i] = t.Name
@@ -57,6 +62,7 @@ func startDevIdP(ctx context.Context, addr, dataDir string, inMemory bool, token
 	uiURL := "http://" + net.JoinHostPort(uiHost, fmt.Sprint(uiPort))
 	p, err := devidp.New(ctx, devidp.Config{Issuer: d.issuer, Users: users, KeyFile: keyFile, Clients: []devidp.Client{
 		{ID: devUIClient, Secret: d.uiSecret, RedirectURIs: []string{uiURL + "/auth/sso/callback"}},
+		{ID: devConsoleClient, RedirectURIs: []string{"http://" + apiAddr + "/auth/callback"}},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("dev OIDC provider: %w", err)
@@ -86,7 +92,8 @@ type devBanner struct {
 func printDev(cmd *cobra.Command, b devBanner, took time.Duration) {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "modelplane dev is ready in %s\n\n", took.Round(time.Millisecond))
-	fmt.Fprintf(out, "  API             http://%s   (OpenAPI: /openapi.json)\n", b.apiAddr)
+	fmt.Fprintf(out, "  Console         http://%s/   (sign in as a dev user below)\n", b.apiAddr)
+	fmt.Fprintf(out, "  API             http://%s/v1   (OpenAPI: /openapi.json)\n", b.apiAddr)
 	fmt.Fprintf(out, "  Temporal Web UI %s   (sign in: approvers sign off as themselves)\n", b.uiURL)
 	fmt.Fprintf(out, "  Sign-in (OIDC)  %s\n", b.idpURL)
 	fmt.Fprintf(out, "  Temporal        %s (namespace default; every caller is verified)\n", b.temporalAddr)
@@ -97,11 +104,12 @@ func printDev(cmd *cobra.Command, b devBanner, took time.Duration) {
 	}
 	fmt.Fprintf(out, "  Targets         staging, prod (simulated provider)\n\n")
 	fmt.Fprint(out, "  Dev users: API token (also in ")
-	fmt.Fprint(out, orMemory(b.tokensPath), ") and Web UI password (also in ", orMemory(b.passwordsPath), "):\n")
+	fmt.Fprint(out, orMemory(b.tokensPath), ") and sign-in password for the console and Web UI (also in ", orMemory(b.passwordsPath), "):\n")
 	for _, t := range b.tokens {
 		fmt.Fprintf(out, "    %-6s %-9s %-7s %s  password %s\n", t.Name, t.Role, strings.Join(t.Teams, ","), t.Secret, b.passwords[t.Name])
 	}
-	fmt.Fprintf(out, "\n  Approve in the Web UI: open %s, sign in (e.g. as bob), open promotion/<id>,\n", b.uiURL)
+	fmt.Fprintf(out, "\n  Approve in the console: open http://%s/, sign in as bob, Approvals → Approve.\n", b.apiAddr)
+	fmt.Fprintf(out, "  Or in the Temporal Web UI: open %s, sign in (e.g. as bob), open promotion/<id>,\n", b.uiURL)
 	fmt.Fprintln(out, `  More Actions → Send a Signal → approve with {"decision": "approve", "comment": "..."}.`)
 	fmt.Fprintln(out, "  The vote counts for the signed-in user, verified by the Temporal frontend, whatever name a payload types.")
 }
@@ -157,13 +165,13 @@ func devCmd() *cobra.Command {
 			// People sign in to the Web UI through a real OIDC provider; the
 			// Temporal frontend verifies their tokens with the same identity
 			// chain as the API and stamps who sent each signal and update.
-			idp, err := startDevIdP(ctx, idpAddr, dataDir, inMemory, tokens, uiHost, uiPort)
+			idp, err := startDevIdP(ctx, idpAddr, dataDir, inMemory, tokens, uiHost, uiPort, apiAddr)
 			if err != nil {
 				return err
 			}
 			defer idp.stop()
 			// Dev trusts its own provider: the Web UI signs people in there.
-			cfg.OIDC = config.OIDC{Issuer: idp.issuer, Audience: []string{devUIClient}}
+			cfg.OIDC = config.OIDC{Issuer: idp.issuer, Audience: []string{devUIClient, devConsoleClient}}
 			auth, _, err := buildAuthenticator(ctx, cfg, tokens)
 			if err != nil {
 				return err
@@ -181,6 +189,8 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			defer b.close()
+			b.consoleOpts = &consoleOptions{oidc: &console.OIDC{Issuer: idp.issuer, ClientID: devConsoleClient},
+				temporalUIURL: "http://" + net.JoinHostPort(uiHost, fmt.Sprint(uiPort))}
 			w, err := b.startWorker(nil)
 			if err != nil {
 				return err

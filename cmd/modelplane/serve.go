@@ -58,6 +58,9 @@ type backend struct {
 	mcpEvery    time.Duration
 	stopTracing func(context.Context) error
 	stopPolicy  context.CancelFunc
+	// consoleOpts is dev's sign-in client for the console; closers run at close.
+	consoleOpts *consoleOptions
+	closers     []func()
 }
 
 func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
@@ -187,6 +190,9 @@ func (b *backend) scheduleMLflowReconcile(ctx context.Context) error {
 }
 
 func (b *backend) close() {
+	for _, c := range b.closers {
+		c()
+	}
 	if b.temporal != nil {
 		b.temporal.Close()
 	}
@@ -308,7 +314,9 @@ func (b *backend) startAPI(auth identity.Authenticator, devSim *sim.Provider) (*
 			return err
 		}, b.cfg.Codec.AllowOrigins)))
 	}
-	mux.Handle("/", s.Handler())
+	if err := b.mountConsole(mux, s.Handler(), auth); err != nil {
+		return nil, err
+	}
 	l, err := net.Listen("tcp", b.cfg.API.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("API: %w", err)
