@@ -43,7 +43,9 @@ fuzz:
 
 ## test-integration: suites needing heavy real parts, built or installed on first use:
 ##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),
-##   and the Temporal Web UI sign-off driven in headless Chromium.
+##   and the Temporal Web UI sign-off and the console walk-through (axe-core
+##   accessibility checks, screenshots) driven in headless Chromium.
+E2E_SHOTS ?= $(CURDIR)/e2e/shots
 test-integration: build
 	@hack/ensure-kube.sh >/dev/null
 	@hack/ensure-monitoring.sh
@@ -51,7 +53,9 @@ test-integration: build
 	MODELPLANE_REQUIRE_KUBE=1 $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./providers/...
 	MODELPLANE_REQUIRE_KUBE=1 MODELPLANE_REQUIRE_DEPLOY_TOOLS=1 $(GO) test -count=1 -run TestHelmServerDryRun ./deploy/
 	hack/ensure-browser.sh
-	$(GO) test -tags e2e -count=1 -timeout 10m -run TestWebUI ./e2e/...
+	@mkdir -p $(E2E_SHOTS)
+	MODELPLANE_E2E_SHOTS=$(E2E_SHOTS) $(GO) test -tags e2e -count=1 -timeout 20m -run 'TestWebUI|TestConsole' ./e2e/...
+	@echo "screenshots of every page: $(E2E_SHOTS)"
 
 ## bench: every figure as a ratio against a baseline measured in the same run (see bench/README.md)
 bench:

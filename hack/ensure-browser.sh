@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Makes sure the Web UI end-to-end test can run: Debian's Chromium and
-# playwright-core (npm) driving it. Never downloads a browser build of its own.
+# Makes sure the browser end-to-end tests can run: Debian's Chromium,
+# playwright-core (npm) driving it and axe-core checking the console's
+# accessibility. Never downloads a browser build of its own.
 set -euo pipefail
 cd "$(dirname "$0")/../e2e"
 if ! command -v chromium >/dev/null 2>&1; then
@@ -10,6 +11,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >&2
 fi
 command -v node >/dev/null || { echo "node is required (Debian nodejs)" >&2; exit 1; }
-if [ ! -d node_modules/playwright-core ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/@axe-core/playwright ]; then
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
 fi
