@@ -3,6 +3,7 @@ package console_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -236,6 +237,17 @@ func TestEveryPageRenders(t *testing.T) {
 	}
 	if p := admin.get("/audit/export"); p.status != http.StatusOK || p.hdr.Get("Content-Type") != "application/x-ndjson" || !strings.Contains(p.hdr.Get("Content-Disposition"), "attachment") {
 		t.Errorf("export: %d %v", p.status, p.hdr)
+	}
+	// An edited record breaks the chain, and the page names it.
+	var first int64
+	if err := h.kit.Store.DB().Raw("SELECT MIN(seq) FROM audit_records").Scan(&first).Error; err != nil || first == 0 {
+		t.Fatalf("first audit record: %d %v", first, err)
+	}
+	if err := h.kit.Store.DB().Exec("UPDATE audit_records SET actor = 'mallory' WHERE seq = ?", first).Error; err != nil {
+		t.Fatal(err)
+	}
+	if p := admin.get("/audit/verify"); !strings.Contains(p.text(), "The chain is broken") || !strings.Contains(p.text(), fmt.Sprintf("First broken record: #%d", first)) {
+		t.Errorf("verify after an edit: %s", p.text())
 	}
 	// Unknown pages are a 404 page, not a blank.
 	if p := admin.get("/nope"); p.status != http.StatusNotFound || !strings.Contains(p.text(), "Not found") {
