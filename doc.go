@@ -10,7 +10,7 @@
 //	providers/   one package per external system (sim today)
 //	store/       gorm metadata store (SQLite, PostgreSQL)
 //	worker/      Temporal worker wiring
-//	ui/          Temporal Web UI embedding
+//	ui/          Temporal Web UI embedding; ui/console our own console
 //	temporalserver/ embedded Temporal server for `modelplane dev`
 //	cmd/modelplane/ the single binary
 package modelplane
