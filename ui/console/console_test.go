@@ -328,8 +328,8 @@ func TestLiveStream(t *testing.T) {
 	if e := next(); e[0] != "hello" {
 		t.Fatalf("first event %v", e)
 	}
-	if err := h.kit.Store.AppendAudit(context.Background(), modelplane.AuditRecord{Key: "t/1", Time: time.Now(), Actor: "system", Action: "stage", PromotionID: "p-live", Subject: "x"},
-		modelplane.AuditRecord{Key: "t/2", Time: time.Now(), Actor: "system", Action: "traffic", PromotionID: "p-live", Decision: "v1=50,v2=50", Subject: "x"}); err != nil {
+	if err := h.kit.Store.AppendAudit(context.Background(), modelplane.AuditRecord{Key: "t/1", Time: time.Now(), Actor: "system", Action: "stage", PromotionID: "p-live", Model: "churn", Subject: "x"},
+		modelplane.AuditRecord{Key: "t/2", Time: time.Now(), Actor: "system", Action: "traffic", PromotionID: "p-live", Model: "churn", Decision: "v1=50,v2=50", Subject: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	e1, e2 := next(), next()
@@ -356,6 +356,29 @@ func TestLiveStream(t *testing.T) {
 	}
 	if got != "traffic" {
 		t.Fatal("resume from Last-Event-ID did not replay the traffic event")
+	}
+	// Dave (team risk) hears that something happened, not which of
+	// growth's promotions it was.
+	dave := h.browser()
+	dave.signIn("dave")
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel3()
+	rq, _ = http.NewRequestWithContext(ctx3, http.MethodGet, h.url+"/events", nil)
+	rq.Header.Set("Last-Event-ID", e1[1])
+	res3, err := dave.c.Do(rq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res3.Body.Close()
+	sc = bufio.NewScanner(res3.Body)
+	got = ""
+	for sc.Scan() && got == "" {
+		if strings.HasPrefix(sc.Text(), "data: ") && strings.Contains(sc.Text(), `"seq":`+e2[1]) {
+			got = sc.Text()
+		}
+	}
+	if got == "" || strings.Contains(got, "p-live") || strings.Contains(got, "traffic") {
+		t.Fatalf("dave's stream: %q", got)
 	}
 	// Signed out, the stream refuses.
 	if p := h.browser().get("/events"); p.status != http.StatusUnauthorized {

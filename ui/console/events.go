@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ type EventSource interface {
 type event struct {
 	Seq       int64  `json:"seq"`
 	Name      string `json:"-"`
+	Model     string `json:"-"`
 	Promotion string `json:"promotion,omitempty"`
 	Action    string `json:"action"`
 }
@@ -113,7 +115,7 @@ func (h *hub) read(ctx context.Context) error {
 }
 
 func toEvent(r modelplane.AuditRecord) event {
-	e := event{Seq: r.Seq, Promotion: r.PromotionID, Action: r.Action, Name: "audit"}
+	e := event{Seq: r.Seq, Model: r.Model, Promotion: r.PromotionID, Action: r.Action, Name: "audit"}
 	switch {
 	case r.Action == "traffic":
 		e.Name = "traffic"
@@ -175,6 +177,7 @@ func (r *req) events() error {
 	r.w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(r.w, "retry: 1000\nevent: hello\nid: %d\ndata: {\"seq\":%d}\n\n", last, last)
 	fl.Flush()
+	see := &sight{r: r, known: map[string]sightEntry{}}
 	heartbeat := time.NewTicker(15 * time.Second)
 	defer heartbeat.Stop()
 	for {
@@ -186,6 +189,11 @@ func (r *req) events() error {
 			continue
 		}
 		for _, e := range evs {
+			if !see.may(e.Model) {
+				// Someone else's model: the tab learns that something
+				// happened (its seq), not what or to which promotion.
+				e = event{Seq: e.Seq, Name: "audit"}
+			}
 			b, _ := json.Marshal(e)
 			fmt.Fprintf(r.w, "event: %s\nid: %d\ndata: %s\n\n", e.Name, e.Seq, b)
 			last = e.Seq
@@ -209,4 +217,29 @@ func (h *hub) current() int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.head
+}
+
+// sight remembers, per stream, which models' events the viewer may see:
+// those whose audit records the API lets them read, asked once a minute
+// per model.
+type sight struct {
+	r     *req
+	known map[string]sightEntry
+}
+
+type sightEntry struct {
+	ok bool
+	at time.Time
+}
+
+func (s *sight) may(model string) bool {
+	if model == "" {
+		return false
+	}
+	if k, ok := s.known[model]; ok && time.Since(k.at) < time.Minute {
+		return k.ok
+	}
+	err := s.r.call(http.MethodGet, "/v1/audit", url.Values{"model": {model}, "limit": {"1"}}, nil, nil)
+	s.known[model] = sightEntry{ok: err == nil, at: time.Now()}
+	return err == nil
 }
