@@ -384,7 +384,7 @@ func (a *Activities) observe(in ProgressInput) {
 		case "rollback":
 			if r.Decision == "rolled_back" {
 				cause, _ := r.Details["cause"].(string)
-				a.Metrics.Rollback(cause, r.Target)
+				a.Metrics.Rollback(modelplane.RollbackCause(cause), r.Target)
 			}
 		case "approved":
 			if s, ok := r.Details["waited_seconds"].(float64); ok {

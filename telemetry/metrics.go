@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelplane/modelplane"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,9 +31,6 @@ var (
 
 // Rollback causes; anything else is counted as "other" so a typo or a
 // free-text reason cannot mint new series.
-var rollbackCauses = map[string]bool{
-	"analysis": true, "drift": true, "manual": true, "provider": true, "timeout": true,
-}
 
 // Metrics owns one process's Prometheus registry and modelplane's domain
 // metrics in it. A private registry (not the global default) keeps tests and
@@ -132,11 +130,11 @@ func (m *Metrics) SetPromotionsActive(byStage map[string]int) {
 
 // Rollback counts a rollback; cause is one of analysis, drift, manual,
 // provider, timeout, anything else is recorded as "other".
-func (m *Metrics) Rollback(cause, target string) {
-	if !rollbackCauses[cause] {
-		cause = "other"
+func (m *Metrics) Rollback(cause modelplane.RollbackCause, target string) {
+	if !cause.Known() {
+		cause = "other" // never free text as a label value
 	}
-	m.rollbacks.WithLabelValues(cause, target).Inc()
+	m.rollbacks.WithLabelValues(string(cause), target).Inc()
 }
 
 // ApprovalWait records how long a promotion waited for approval.

@@ -292,7 +292,7 @@ func TestMetricsConcurrentUse(t *testing.T) {
 			for j := range 50 {
 				m.PromotionTransition("promote", "canary", "running", "prod")
 				m.SetPromotionsActive(map[string]int{"canary": i + j})
-				m.Rollback("timeout", "prod")
+				m.Rollback(modelplane.CauseDecisionTimeout, "prod")
 				_, _ = Observe(m, "p", "op", func() (int, error) { return 0, nil })
 				rec := httptest.NewRecorder()
 				e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/promotions/x", nil))
@@ -306,7 +306,19 @@ func TestMetricsConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 	mustContain(t, scrape(t, m),
-		`modelplane_rollbacks_total{cause="timeout",target="prod"} 400`,
+		`modelplane_rollbacks_total{cause="decision_timeout",target="prod"} 400`,
 		`modelplane_http_request_duration_seconds_count{code="200",method="GET",route="/promotions/:id"} 400`,
 	)
+}
+
+// Every rollback cause is counted under its own name; anything else is "other".
+func TestEveryRollbackCauseIsALabel(t *testing.T) {
+	m := NewMetrics()
+	var want []string
+	for _, c := range modelplane.RollbackCauses {
+		m.Rollback(c, "prod")
+		want = append(want, `modelplane_rollbacks_total{cause="`+string(c)+`",target="prod"} 1`)
+	}
+	m.Rollback("timeout", "prod")
+	mustContain(t, scrape(t, m), append(want, `modelplane_rollbacks_total{cause="other",target="prod"} 1`)...)
 }

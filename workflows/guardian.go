@@ -196,9 +196,9 @@ func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
 			g.flush(ctx, nil)
 			return
 		}
-		g.rollback(ctx, "drift", nonEmpty(d.Source, "drift-signal"), fmt.Sprintf("drift after promotion: %s=%g from %s", d.Metric, d.Score, nonEmpty(d.Source, "unknown")), d)
+		g.rollback(ctx, modelplane.CauseDrift, nonEmpty(d.Source, "drift-signal"), fmt.Sprintf("drift after promotion: %s=%g from %s", d.Metric, d.Score, nonEmpty(d.Source, "unknown")), d)
 	case e.Rollback != nil:
-		g.rollback(ctx, "manual", e.Rollback.Actor, "manual rollback by "+e.Rollback.Actor+": "+nonEmpty(e.Rollback.Reason, "no reason given"), nil)
+		g.rollback(ctx, modelplane.CauseManual, e.Rollback.Actor, "manual rollback by "+e.Rollback.Actor+": "+nonEmpty(e.Rollback.Reason, "no reason given"), nil)
 	}
 }
 
@@ -247,16 +247,16 @@ func (g *guardian) check(ctx workflow.Context, st activities.GuardianState) {
 		limit = *st.Analysis.FailureLimit
 	}
 	if limit >= 0 && g.in.Failures > limit {
-		cause := "health"
+		cause := modelplane.CauseHealth
 		if drift != nil {
-			cause = "drift"
+			cause = modelplane.CauseDrift
 		}
 		g.rollback(ctx, cause, "guardian", "health check failed after promotion: "+msg, drift)
 	}
 }
 
 // rollback returns traffic to the previous stable version, traffic first.
-func (g *guardian) rollback(ctx workflow.Context, cause, actor, reason string, d *modelplane.DriftSignal) {
+func (g *guardian) rollback(ctx workflow.Context, cause modelplane.RollbackCause, actor, reason string, d *modelplane.DriftSignal) {
 	bad := g.in.Stable
 	if g.in.Previous == "" || bad == "" {
 		g.add(ctx, "rollback", actor, "impossible", map[string]any{"cause": cause, "reason": reason, "why": "no previous version kept"})

@@ -22,7 +22,7 @@ type PromotionInput struct {
 
 // abort is why a rollout must stop.
 type abort struct {
-	Cause  string // drift | manual | analysis | decision_timeout | provider
+	Cause  modelplane.RollbackCause
 	Reason string
 	Actor  string
 	Drift  *modelplane.DriftSignal
@@ -231,7 +231,7 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 				var d modelplane.DriftSignal
 				c.Receive(ctx, &d)
 				if w.abort == nil && !modelplane.Terminal(w.p.Status) {
-					w.abort = &abort{Cause: "drift", Actor: nonEmpty(d.Source, "drift-signal"), Drift: &d,
+					w.abort = &abort{Cause: modelplane.CauseDrift, Actor: nonEmpty(d.Source, "drift-signal"), Drift: &d,
 						Reason: fmt.Sprintf("drift: %s=%g from %s", d.Metric, d.Score, nonEmpty(d.Source, "unknown"))}
 				}
 			})
@@ -425,7 +425,7 @@ func (w *promotion) checkRollback(r RollbackRequest) error {
 }
 
 func (w *promotion) requestRollback(r RollbackRequest) {
-	w.abort = &abort{Cause: "manual", Actor: r.Actor, Reason: "manual rollback by " + r.Actor + ": " + nonEmpty(r.Reason, "no reason given")}
+	w.abort = &abort{Cause: modelplane.CauseManual, Actor: r.Actor, Reason: "manual rollback by " + r.Actor + ": " + nonEmpty(r.Reason, "no reason given")}
 }
 
 func (w *promotion) checkDecision(d Decision) error {
@@ -714,7 +714,7 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 			if w.gov {
 				// Each step is a transition: a closed change window stops it.
 				if d, ok := w.authorize(ctx, "promotion.step", systemCaller, map[string]any{"weight": weight}); !ok {
-					w.abort = &abort{Cause: "policy", Actor: "system", Reason: fmt.Sprintf("policy stopped canary step %d%%: %s", weight, d.Reason())}
+					w.abort = &abort{Cause: modelplane.CausePolicy, Actor: "system", Reason: fmt.Sprintf("policy stopped canary step %d%%: %s", weight, d.Reason())}
 					return false
 				}
 			}
@@ -730,7 +730,7 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 		var ready bool
 		ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
 		if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Ready, ref).Get(ctx, &ready); err != nil || !ready {
-			w.abort = &abort{Cause: "analysis", Actor: "system", Reason: fmt.Sprintf("green version %s is not ready on %s", w.p.Version, w.p.Target)}
+			w.abort = &abort{Cause: modelplane.CauseAnalysis, Actor: "system", Reason: fmt.Sprintf("green version %s is not ready on %s", w.p.Version, w.p.Target)}
 			return false
 		}
 		if err = w.setTraffic(ctx, modelplane.TrafficSplit{w.p.Version: 100}, "blue/green switch; "+w.stable+" kept warm"); err == nil {
@@ -741,7 +741,7 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 	}
 	if err != nil {
 		// The activity gave up (invalid request or retries exhausted): try to put things back.
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "traffic change failed: " + errText(err)}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "traffic change failed: " + errText(err)}
 		return false
 	}
 	return true
@@ -754,7 +754,7 @@ func (w *promotion) nativeRollout(ctx workflow.Context, typ string) bool {
 	in := activities.NativeInput{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, Candidate: w.p.Version, MutationID: w.nextMutation()}
 	var op modelplane.Op
 	if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.StartNative, in).Get(ctx, &op); err != nil {
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + errText(err)}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "native rollout: " + errText(err)}
 		return false
 	}
 	w.audit.add(ctx, w.record("native_rollout_started", "system", typ, map[string]any{"mutation_id": in.MutationID, "operation": op.ID}))
@@ -762,17 +762,17 @@ func (w *promotion) nativeRollout(ctx workflow.Context, typ string) bool {
 	st, err := awaitOp(ctx, w.p.Target, op)
 	switch {
 	case err != nil:
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + errText(err)}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "native rollout: " + errText(err)}
 		return false
 	case st.NeedsHuman:
-		w.abort = &abort{Cause: "platform_stuck", Actor: "platform", Reason: opFailed{st}.Error()}
+		w.abort = &abort{Cause: modelplane.CausePlatformStuck, Actor: "platform", Reason: opFailed{st}.Error()}
 		return false
 	case st.RolledBack:
 		// Traffic is back on the stable version already; say why, in the platform's words.
-		w.abort = &abort{Cause: "platform_rollback", Actor: "platform", Reason: opFailed{st}.Error()}
+		w.abort = &abort{Cause: modelplane.CausePlatformRollback, Actor: "platform", Reason: opFailed{st}.Error()}
 		return false
 	case st.Failed:
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "native rollout: " + opFailed{st}.Error()}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "native rollout: " + opFailed{st}.Error()}
 		return false
 	}
 	w.p.Traffic = modelplane.TrafficSplit{w.p.Version: 100}
@@ -788,14 +788,14 @@ func (w *promotion) shadow(ctx workflow.Context, promote bool) bool {
 	w.stage(ctx, modelplane.StageShadow, fmt.Sprintf("mirroring %d%% for %s", s.ShadowPercent, s.Bake))
 	start := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, Shadow: &modelplane.Shadow{Version: w.p.Version, Percent: s.ShadowPercent}, MutationID: w.nextMutation()}
 	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.Shadow, start); err != nil {
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "start shadow: " + errText(err)}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "start shadow: " + errText(err)}
 		return false
 	}
 	w.audit.add(ctx, w.record("shadow_started", "system", fmt.Sprintf("%d%%", s.ShadowPercent), map[string]any{"mutation_id": start.MutationID}))
 	ok := w.bake(ctx, s.Bake.D()) && w.analyze(ctx, "shadow", s.Bake)
 	stop := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, MutationID: w.nextMutation(), Promote: ok && promote && w.ops}
 	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.Shadow, stop); err != nil && ok {
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "stop shadow: " + errText(err)}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "stop shadow: " + errText(err)}
 		return false
 	}
 	w.audit.add(ctx, w.record("shadow_stopped", "system", "", map[string]any{"mutation_id": stop.MutationID}))
@@ -836,7 +836,7 @@ func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane
 		}
 		switch w.run.Add(phase) {
 		case modelplane.PhaseFailed:
-			w.abort = &abort{Cause: "analysis", Actor: "system", Reason: fmt.Sprintf("analysis failed at %s: %s", step, msg)}
+			w.abort = &abort{Cause: modelplane.CauseAnalysis, Actor: "system", Reason: fmt.Sprintf("analysis failed at %s: %s", step, msg)}
 			return false
 		case modelplane.PhaseInconclusive:
 			return w.awaitDecision(ctx, step, msg)
@@ -897,13 +897,13 @@ func (w *promotion) awaitDecision(ctx workflow.Context, step, msg string) bool {
 		return false
 	}
 	if !ok {
-		w.abort = &abort{Cause: "decision_timeout", Actor: "system", Reason: fmt.Sprintf("no decision within %s after inconclusive analysis at %s", timeout, step)}
+		w.abort = &abort{Cause: modelplane.CauseDecisionTimeout, Actor: "system", Reason: fmt.Sprintf("no decision within %s after inconclusive analysis at %s", timeout, step)}
 		return false
 	}
 	d := *w.decision
 	w.audit.add(ctx, w.record("decision", d.Actor, d.Decision, map[string]any{"step": step}))
 	if d.Decision == "rollback" {
-		w.abort = &abort{Cause: "manual", Actor: d.Actor, Reason: fmt.Sprintf("%s chose rollback after inconclusive analysis at %s", d.Actor, step)}
+		w.abort = &abort{Cause: modelplane.CauseManual, Actor: d.Actor, Reason: fmt.Sprintf("%s chose rollback after inconclusive analysis at %s", d.Actor, step)}
 		return false
 	}
 	w.stage(ctx, prev, "promoted by "+d.Actor+" after inconclusive analysis")
@@ -933,7 +933,7 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	// alias move is the saga's second step, and if it keeps failing the first
 	// (traffic) is compensated rather than leaving them apart.
 	if err := w.mark(ctx, modelplane.VersionChampion, previous, ""); err != nil && previous != "" {
-		w.abort = &abort{Cause: "provider", Actor: "system", Reason: "the registry's champion alias could not be moved to " + w.p.Version + " (" + errText(err) + "); traffic restored to " + previous}
+		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "the registry's champion alias could not be moved to " + w.p.Version + " (" + errText(err) + "); traffic restored to " + previous}
 		w.audit.add(ctx, w.record("saga_compensated", "system", "traffic_restored", map[string]any{"step": "champion alias", "error": errText(err)}))
 		return w.rollback(ctx)
 	}
@@ -966,9 +966,9 @@ func (w *promotion) handOver(ctx workflow.Context, u GuardianUpdate) {
 func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	a := w.abort
 	if a == nil {
-		a = &abort{Cause: "analysis", Actor: "system", Reason: "stopped"}
+		a = &abort{Cause: modelplane.CauseAnalysis, Actor: "system", Reason: "stopped"}
 	}
-	if a.Cause == "platform_stuck" {
+	if a.Cause == modelplane.CausePlatformStuck {
 		// Touching the endpoint now could make things worse: stop and page.
 		w.audit.add(ctx, w.record("rollback", a.Actor, "needs_human", map[string]any{"cause": a.Cause, "reason": a.Reason}))
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason)
@@ -996,7 +996,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 		w.p.Traffic = split
 	}
 	status := modelplane.StatusRolledBack
-	if a.Cause == "provider" {
+	if a.Cause == modelplane.CauseProvider {
 		// The platform refused or kept failing: traffic is back on the stable
 		// version (the audit says so), but the promotion itself failed.
 		status = modelplane.StatusFailed
@@ -1005,7 +1005,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	w.enter(ctx, modelplane.StageRollingBack, a.Reason)
 	w.flush(ctx, &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Traffic: split, UpdatedAt: workflow.Now(ctx).UTC()})
 	w.mark(ctx, modelplane.VersionRolledBack, w.stable, a.Reason)
-	if a.Cause == "drift" {
+	if a.Cause == modelplane.CauseDrift {
 		w.retrain(ctx, a)
 	}
 	return w.finish(ctx, status, a.Reason)

@@ -25,16 +25,16 @@ var nav = []navItem{
 }
 
 // causes says each rollback cause the way an on-call engineer would.
-var causes = map[string]string{
-	"analysis":          "the canary's analysis failed its thresholds",
-	"drift":             "a drift signal reported the model drifting",
-	"health":            "a health check after the promotion failed",
-	"manual":            "a person rolled it back",
-	"decision_timeout":  "nobody decided an inconclusive analysis in time",
-	"policy":            "the policy stopped the rollout",
-	"platform_rollback": "the serving platform rolled back on its own",
-	"platform_stuck":    "the serving platform's rollout stopped making progress",
-	"provider":          "the serving platform reported an error",
+var causes = map[modelplane.RollbackCause]string{
+	modelplane.CauseAnalysis:         "the canary's analysis failed its thresholds",
+	modelplane.CauseDrift:            "a drift signal reported the model drifting",
+	modelplane.CauseHealth:           "a health check after the promotion failed",
+	modelplane.CauseManual:           "a person rolled it back",
+	modelplane.CauseDecisionTimeout:  "nobody decided an inconclusive analysis in time",
+	modelplane.CausePolicy:           "the policy stopped the rollout",
+	modelplane.CausePlatformRollback: "the serving platform rolled back on its own",
+	modelplane.CausePlatformStuck:    "the serving platform's rollout stopped making progress",
+	modelplane.CauseProvider:         "the serving platform reported an error",
 }
 
 var funcs = template.FuncMap{
@@ -71,7 +71,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"cause": func(c string) string {
-		if s, ok := causes[c]; ok {
+		if s, ok := causes[modelplane.RollbackCause(c)]; ok {
 			return s
 		}
 		return c
