@@ -26,11 +26,20 @@ func guardianAudit(t *testing.T, e *env) string {
 	return strings.Join(out, " ")
 }
 
+// runGuardian runs the guardian until the cancel at until (workflow
+// time). The real-time bound only limits a hang: the guardian's health
+// checks every 5 s make these runs hundreds of activities, which on a
+// loaded 2-core runner with -race took over a minute and cut a run short.
 func runGuardian(t *testing.T, e *env, until time.Duration) {
 	t.Helper()
-	e.SetTestTimeout(time.Minute)
+	e.SetTestTimeout(5 * time.Minute)
 	e.RegisterDelayedCallback(func() { e.CancelWorkflow() }, until)
 	e.ExecuteWorkflow(workflows.GuardianWorkflow, workflows.GuardianInput{Model: "churn", Target: "prod"})
+	// It ends canceled, or earlier by continuing as new (the SDK may ask
+	// for a new run before turnsPerRun); a timeout is a failure.
+	if err := e.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "canceled") && !strings.Contains(err.Error(), "continue as new") {
+		t.Fatalf("guardian ended with %v, want it canceled at %s or continued as new", err, until)
+	}
 }
 
 func TestGuardianRollsBackOnDriftSignalAfterPromotion(t *testing.T) {
@@ -92,7 +101,7 @@ func TestGuardianContinuesAsNewWithState(t *testing.T) {
 	e := newEnv(t, modelplane.RiskLow)
 	e.kit.Serve(t, "v2", "v1")
 	e.signalAt(time.Second, workflows.Promoted, workflows.GuardianUpdate{Stable: "v2", Previous: "v1"})
-	e.SetTestTimeout(time.Minute)
+	e.SetTestTimeout(5 * time.Minute)
 	e.ExecuteWorkflow(workflows.GuardianWorkflow, workflows.GuardianInput{Model: "churn", Target: "prod"})
 	err := e.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "continue as new") {
