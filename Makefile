@@ -37,9 +37,9 @@ FUZZTIME ?= 20s
 ## fuzz: each fuzz target for FUZZTIME (API request decoding, strategy and analysis specs)
 fuzz:
 	@for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' api/*_test.go | sed 's/func //'); do \
-	  echo "fuzz api $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./api/ || exit 1; done
+	  echo "fuzz api $$t"; GO=$(GO) hack/fuzz.sh ./api $$t $(FUZZTIME) || exit 1; done
 	@for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' *_test.go 2>/dev/null | sed 's/func //'); do \
-	  echo "fuzz root $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) . || exit 1; done
+	  echo "fuzz root $$t"; GO=$(GO) hack/fuzz.sh . $$t $(FUZZTIME) || exit 1; done
 
 ## test-integration: suites needing heavy real parts, built or installed on first use:
 ##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),
