@@ -10,22 +10,12 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/api"
 )
-
-// inboxItem is one promotion waiting for the caller's vote (GET /v1/inbox).
-type inboxItem struct {
-	Promotion    modelplane.Promotion `json:"promotion"`
-	WaitingSince time.Time            `json:"waiting_since"`
-	EscalatesAt  time.Time            `json:"escalates_at"`
-	ExpiresAt    time.Time            `json:"expires_at"`
-	Votes        int                  `json:"votes"`
-	Required     int                  `json:"required"`
-	EvidenceHash string               `json:"evidence_hash"`
-}
 
 func (r *req) inbox() error {
 	var out struct {
-		Items []inboxItem `json:"items"`
+		Items []api.InboxItem `json:"items"`
 	}
 	if err := r.call(http.MethodGet, "/v1/inbox", nil, nil, &out); err != nil {
 		return err
