@@ -6,6 +6,7 @@ package testkit
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -156,21 +157,33 @@ func (k *Kit) Traffic(t testing.TB) string {
 // Sink is an HTTP server that receives retrain requests and checks their signature.
 type Sink struct {
 	URL    string
+	path   string
 	mu     sync.Mutex
 	events []activities.RetrainEvent
 	bad    []string
 }
 
-// NewSink starts a sink for the test's lifetime.
+// NewSink starts a sink for the test's lifetime. Its URL carries a random
+// path: tests run beside real Prometheus, Alertmanager and other tests'
+// clients, and a port freed by one of them may be handed to this sink; only
+// a request to the path we configured is ours to judge.
 func NewSink(t testing.TB) *Sink {
-	s := &Sink{}
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	s := &Sink{path: "/retrain/" + hex.EncodeToString(b)}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
-	s.URL = srv.URL
+	s.URL = srv.URL + s.path
 	return s
 }
 
 func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != s.path || r.Method != http.MethodPost {
+		http.NotFound(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	if err := Verify(r.Header.Get(activities.SignatureHeader), body, []byte(RetrainSecret)); err != nil {
 		s.mu.Lock()
