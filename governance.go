@@ -33,6 +33,12 @@ type Principal struct {
 	// Method says how the identity was established (AuthOIDC, AuthToken, ...).
 	Method  string     `json:"method"`
 	Expires *time.Time `json:"expires,omitempty"`
+	// Client is the OAuth client the token was issued to (azp or
+	// client_id): for a tool call through the MCP gateway, the agent.
+	Client string `json:"client,omitempty"`
+	// Act is the delegation chain of an RFC 8693 token, nearest actor
+	// first: who acts on Name's behalf.
+	Act []string `json:"act,omitempty"`
 }
 
 // Has reports whether p holds role.

@@ -250,7 +250,32 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (modelplane.Prin
 	}
 	p.Method = modelplane.AuthOIDC
 	p.Expires = &exp
+	p.Client, p.Act = delegation(claims)
 	return p, nil
+}
+
+// delegation reads the client a token was issued to and its RFC 8693 act
+// chain ({"act": {"sub": "agent", "act": {...}}}), nearest actor first. The
+// depth is bounded: a token is attacker-shaped input.
+func delegation(claims map[string]any) (client string, act []string) {
+	for _, c := range []string{"azp", "client_id"} {
+		if s, ok := claims[c].(string); ok && s != "" {
+			client = s
+			break
+		}
+	}
+	cur, _ := claims["act"].(map[string]any)
+	for i := 0; cur != nil && i < 8; i++ {
+		sub, _ := cur["sub"].(string)
+		if sub == "" {
+			sub, _ = cur["client_id"].(string)
+		}
+		if sub != "" {
+			act = append(act, sub)
+		}
+		cur, _ = cur["act"].(map[string]any)
+	}
+	return client, act
 }
 
 // checkClaims validates iss, aud, exp, nbf and iat and returns exp.
