@@ -281,13 +281,18 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
+	opts[0] = rego.Query(ToolQuery)
+	tq, err := rego.New(opts...).PrepareForEval(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
 	if err := selfTest(ctx, pq); err != nil {
 		return nil, wrap(err)
 	}
 	if err := runRegoTests(ctx, mods, testData); err != nil {
 		return nil, wrap(err)
 	}
-	return &compiled{query: pq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC()}, nil
+	return &compiled{query: pq, tool: tq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC()}, nil
 }
 
 // selfTest asks about every action: each answer must be undefined or a

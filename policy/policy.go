@@ -46,6 +46,7 @@ const (
 	ActionMCPCreate         = "mcp.create"
 	ActionMCPRead           = "mcp.read"
 	ActionMCPPromote        = "mcp.promote"
+	ActionMCPToolCall       = "mcp.tool.call" // one call through the MCP gateway
 	ActionDriftReport       = "drift.report"
 	ActionAuditRead         = "audit.read"
 	ActionAuditExport       = "audit.export"
@@ -61,7 +62,7 @@ var Actions = []string{
 	ActionTargetRead, ActionPromotionStart, ActionPromotionRead, ActionPromotionApprove,
 	ActionPromotionReject, ActionPromotionStep, ActionPromotionRollback,
 	ActionPromotionDecide, ActionPromotionOverride, ActionMCPCreate, ActionMCPRead,
-	ActionMCPPromote, ActionDriftReport, ActionAuditRead, ActionAuditExport,
+	ActionMCPPromote, ActionMCPToolCall, ActionDriftReport, ActionAuditRead, ActionAuditExport,
 	ActionDeploymentRead, ActionProvenanceRead, ActionScorecardRead, ActionSimHealth,
 }
 
@@ -74,6 +75,11 @@ const (
 
 // Query is the document every question asks for.
 const Query = "data.modelplane.decision"
+
+// ToolQuery is the gateway's fast path for ActionMCPToolCall: a document
+// that reads only the tool rules. A bundle that does not define it is asked
+// Query instead.
+const ToolQuery = "data.modelplane.tool_decision"
 
 // Input is what every question to the policy engine carries. Its JSON form
 // is exactly what policies see as `input`.
@@ -169,6 +175,7 @@ type Engine struct {
 // compiled is one loaded bundle.
 type compiled struct {
 	query    rego.PreparedEvalQuery
+	tool     rego.PreparedEvalQuery
 	version  string
 	hash     string
 	loadedAt time.Time
@@ -198,6 +205,17 @@ func New(dir string, opts ...Option) (*Engine, error) {
 // Decide answers one question. On an evaluation error it returns a deny
 // together with the error: callers must not act on an error.
 func (e *Engine) Decide(ctx context.Context, in Input) (modelplane.PolicyDecision, error) {
+	return e.decide(ctx, in, false)
+}
+
+// DecideTool answers an ActionMCPToolCall question through ToolQuery, which
+// costs a fraction of a full decision; it is called on every tool call.
+func (e *Engine) DecideTool(ctx context.Context, in Input) (modelplane.PolicyDecision, error) {
+	in.Action = ActionMCPToolCall
+	return e.decide(ctx, in, true)
+}
+
+func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.PolicyDecision, error) {
 	c := e.cur.Load()
 	if in.Time.IsZero() {
 		in.Time = e.now()
@@ -210,7 +228,13 @@ func (e *Engine) Decide(ctx context.Context, in Input) (modelplane.PolicyDecisio
 		return d, fmt.Errorf("policy: %s input: %w", in.Action, err)
 	}
 	// Metrics are not collected: a no-op spares allocations on every decision.
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+	var rs rego.ResultSet
+	if tool {
+		rs, err = c.tool.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+	}
+	if err == nil && (len(rs) == 0 || len(rs[0].Expressions) == 0) {
+		rs, err = c.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+	}
 	if err != nil {
 		d.Reasons = []string{"policy evaluation failed: " + err.Error()}
 		return d, fmt.Errorf("policy: evaluate %s: %w", in.Action, err)

@@ -417,3 +417,129 @@ needed contains sprintf("role %s", [role]) if {
 }
 
 needed contains "membership of the owning team" if input.action in data.member_actions
+
+# ------------------------------------------------------------ tool calls
+
+# Tool calls through the MCP gateway (action mcp.tool.call).
+#
+# input.request carries the call: tool {name, annotations}, arguments,
+# agent (the OAuth client) and act (the delegation chain). The gateway asks
+# data.modelplane.tool_decision, which reads only these rules and the
+# caller checks, so a call pays for a small query; the full decision gives
+# the same answer for anyone who asks it.
+#
+# Defaults (data.json "mcp_tools"):
+#   - read-only tools (annotations.readOnlyHint) are open to the owning team;
+#   - tools that change state but say destructiveHint: false need a role in
+#     write_roles;
+#   - destructive tools (the MCP default for a tool that is not read-only)
+#     need a role in destructive_roles for the channel's environment;
+#   - argument_allow[server][tool][argument] lists the values allowed;
+#   - blocked_agents lists OAuth clients that may call no tool.
+
+tool_call if input.action == "mcp.tool.call"
+
+tool := object.get(input, ["request", "tool"], {})
+
+tool_name := object.get(tool, "name", "")
+
+tool_label := sprintf("tool %s of %s", [tool_name, asset_name])
+
+tool_read_only if tool.annotations.readOnlyHint == true
+
+tool_destructive if {
+	not tool_read_only
+	object.get(tool, ["annotations", "destructiveHint"], true) != false
+}
+
+destructive_roles := object.get(data.mcp_tools.destructive_roles, env, data.mcp_tools.destructive_roles.production)
+
+tool_grant contains sprintf("%s is an admin", [caller_label]) if {
+	tool_call
+	is_admin
+}
+
+tool_grant contains sprintf("%s is a member of team %s; read-only %s is open to the team", [caller_label, team, tool_label]) if {
+	tool_call
+	in_team
+	tool_read_only
+}
+
+tool_grant contains sprintf("%s has role %s in team %s; %s changes state but is not destructive", [caller_label, role, team, tool_label]) if {
+	tool_call
+	in_team
+	not tool_read_only
+	not tool_destructive
+	some role in input.caller.roles
+	role in data.mcp_tools.write_roles
+}
+
+tool_grant contains sprintf("%s has role %s in team %s, which destructive %s needs in %s", [caller_label, role, team, tool_label, env]) if {
+	tool_call
+	in_team
+	tool_destructive
+	some role in input.caller.roles
+	role in destructive_roles
+}
+
+# Listing has no arguments yet: the tool stays listed, and the call is judged.
+tool_deny contains sprintf("%s may only be called with %s in %v, got %v", [tool_label, arg, allowed, value]) if {
+	tool_call
+	not input.request.listing
+	some arg, allowed in object.get(data.mcp_tools.argument_allow, [asset_name, tool_name], {})
+	value := object.get(input, ["request", "arguments", arg], null)
+	not value in allowed
+}
+
+tool_deny contains sprintf("agent %s may call no tool (mcp_tools.blocked_agents)", [agent]) if {
+	tool_call
+	agent := object.get(input, ["request", "agent"], "")
+	agent in data.mcp_tools.blocked_agents
+}
+
+tool_caller_deny contains "caller is not authenticated" if caller_name == ""
+
+tool_caller_deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if {
+	time.parse_rfc3339_ns(input.caller.expires) <= now_ns
+}
+
+tool_caller_deny contains sprintf("%s is not a member of team %s, which owns %s", [caller_label, team, asset_label]) if {
+	team != ""
+	not in_team
+	not is_admin
+}
+
+tool_caller_deny contains sprintf("auditors may read but not call tools; %s may not call %s", [caller_label, tool_label]) if {
+	is_auditor
+	not is_admin
+	count([r | some r in input.caller.roles; r != "auditor"]) == 0
+}
+
+tool_all_deny := tool_deny | tool_caller_deny
+
+default tool_allow := false
+
+tool_allow if {
+	count(tool_all_deny) == 0
+	count(tool_grant) > 0
+}
+
+tool_reasons := sort(tool_all_deny) if {
+	count(tool_all_deny) > 0
+} else := sort(tool_grant) if {
+	count(tool_grant) > 0
+} else := [sprintf(
+	"%s (roles: %s) may not call %s: it needs membership of team %s and, unless the tool is read-only, one of the roles %v",
+	[caller_label, roles_text, tool_label, team, array.concat(data.mcp_tools.write_roles, destructive_roles)],
+)]
+
+tool_decision := {
+	"allow": tool_allow,
+	"reasons": tool_reasons,
+	"explicit": (count(tool_all_deny) + count(tool_grant)) > 0,
+} if tool_call
+
+# The full decision sees the same rules.
+grant contains g if some g in tool_grant
+
+deny contains d if some d in tool_deny
