@@ -60,7 +60,7 @@ func checkTools(r *Report, tools []*sdk.Tool) {
 			texts = append(texts, pd)
 		}
 		for _, tx := range texts {
-			for _, m := range injectionMarkers(tx.text) {
+			for _, m := range InjectionMarkers(tx.text) {
 				r.add(Finding{Severity: SeverityError, Tool: st.Name, Check: CheckInjection,
 					Message: fmt.Sprintf("%s contains instruction-like text %q (prompt-injection risk)", tx.where, m)})
 			}
@@ -194,8 +194,8 @@ var injectionPhrases = []string{
 // injectionCaseSensitive are markers only suspicious in capitals.
 var injectionCaseSensitive = []string{"IMPORTANT:", "SYSTEM:", "ATTENTION AI", "NOTE TO AI"}
 
-// injectionMarkers returns the instruction-like fragments in text.
-func injectionMarkers(text string) []string {
+// InjectionMarkers returns the instruction-like fragments in text.
+func InjectionMarkers(text string) []string {
 	if text == "" {
 		return nil
 	}

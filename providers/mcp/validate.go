@@ -214,7 +214,7 @@ func checkHandshake(r *Report, init *sdk.InitializeResult, asked string) {
 	if init.Capabilities == nil || init.Capabilities.Tools == nil {
 		r.add(Finding{Severity: SeverityError, Check: CheckCapabilities, Message: "server does not advertise the tools capability"})
 	}
-	for _, m := range injectionMarkers(init.Instructions) {
+	for _, m := range InjectionMarkers(init.Instructions) {
 		r.add(Finding{Severity: SeverityError, Check: CheckInjection,
 			Message: fmt.Sprintf("server instructions contain instruction-like text %q (prompt-injection risk)", m)})
 	}

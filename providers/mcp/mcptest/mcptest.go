@@ -13,6 +13,7 @@ package mcptest
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -32,6 +33,9 @@ type Tool struct {
 	InputSchema  map[string]any
 	OutputSchema map[string]any
 	Reply        string
+	Annotations  *mcp.ToolAnnotations
+	// Handler answers calls instead of Reply.
+	Handler mcp.ToolHandler
 }
 
 // ServerSpec describes a server.
@@ -57,6 +61,14 @@ type Handle struct {
 	mu    sync.Mutex
 	names []string
 	http  *httptest.Server
+	auth  []string // Authorization headers seen, in order
+}
+
+// Authorizations returns the Authorization headers the server received.
+func (h *Handle) Authorizations() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.auth)
 }
 
 // Serve starts a server for spec and stops it when the test ends.
@@ -79,7 +91,12 @@ func Serve(tb testing.TB, spec ServerSpec) (string, *Handle) {
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
 		&mcp.StreamableHTTPOptions{Stateless: spec.Stateless})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", handler)
+	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.auth = append(h.auth, r.Header.Get("Authorization"))
+		h.mu.Unlock()
+		handler.ServeHTTP(w, r)
+	}))
 	h.http = httptest.NewServer(mux)
 	h.URL = h.http.URL + "/mcp"
 	tb.Cleanup(h.Close)
@@ -112,7 +129,11 @@ func (h *Handle) SetTools(tools ...Tool) {
 		h.Server.RemoveTools(gone...)
 	}
 	for _, t := range tools {
-		h.Server.AddTool(t.sdk(), reply(t.Reply))
+		hd := t.Handler
+		if hd == nil {
+			hd = reply(t.Reply)
+		}
+		h.Server.AddTool(t.sdk(), hd)
 	}
 	h.names = keep
 }
@@ -122,7 +143,7 @@ func (t Tool) sdk() *mcp.Tool {
 	if in == nil {
 		in = map[string]any{"type": "object"}
 	}
-	st := &mcp.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: in}
+	st := &mcp.Tool{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: in, Annotations: t.Annotations}
 	if t.OutputSchema != nil {
 		st.OutputSchema = t.OutputSchema
 	}
@@ -226,4 +247,19 @@ func BadSchema() ServerSpec {
 		},
 		{Name: "nodesc", InputSchema: map[string]any{"type": "object"}},
 	}}
+}
+
+// Echo answers with its "text" argument, as text.
+func Echo() Tool {
+	return Tool{Name: "echo", Description: "Repeats the text it is given.",
+		InputSchema: map[string]any{"type": "object", "required": []any{"text"},
+			"properties": map[string]any{"text": map[string]any{"type": "string", "description": "What to repeat."}}},
+		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true},
+		Handler: func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			var in struct{ Text string }
+			if err := json.Unmarshal(req.Params.Arguments, &in); err != nil {
+				return nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil
+		}}
 }
