@@ -106,7 +106,7 @@ var routes = []route{
 	{method: "GET", path: "/v1/deployments/:target/:model/guardian", handler: (*Server).getGuardian, action: "deployment.read", summary: "The deployment guardian: running, stable and previous version, last health check", status: 200},
 	{method: "POST", path: "/v1/deployments/:target/:model/rollback", handler: (*Server).rollbackDeployment, action: "promotion.rollback", summary: "Return the target to the previous stable version now (the guardian's rollback)", body: "RollbackRequest", status: 202},
 	{method: "GET", path: "/v1/audit", handler: (*Server).listAudit, action: "audit.read", summary: "Audit records by seq (order=asc|desc; next is the after= (asc) or before= (desc) of the following page)",
-		query: []string{"model", "version", "promotion", "actor", "action", "since", "until", "after", "before", "order", "limit"}, status: 200},
+		query: []string{"model", "version", "promotion", "actor", "action", "subject", "decision", "agent", "since", "until", "after", "before", "order", "limit"}, status: 200},
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},

@@ -603,7 +603,8 @@ func (s *Server) exportAudit(c echo.Context) error {
 // team's to read; the whole trail is for auditors and admins.
 func (s *Server) auditFilter(c echo.Context, action string) (store.AuditFilter, error) {
 	q := c.QueryParam
-	f := store.AuditFilter{Model: q("model"), Version: q("version"), PromotionID: q("promotion"), Actor: q("actor"), Action: q("action")}
+	f := store.AuditFilter{Model: q("model"), Version: q("version"), PromotionID: q("promotion"), Actor: q("actor"), Action: q("action"),
+		Subject: q("subject"), Decision: q("decision"), Agent: q("agent")}
 	for _, t := range []struct {
 		name string
 		dst  *time.Time

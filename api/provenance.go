@@ -140,8 +140,15 @@ type Scorecard struct {
 	ProvenanceTime LatencySample `json:"time_to_answer_provenance"`
 	// Overrides is the share of promotions that needed an exception
 	// (promoting despite an inconclusive analysis, or an explicit override).
-	Overrides Ratio     `json:"exception_rate"`
-	At        time.Time `json:"at"`
+	Overrides Ratio `json:"exception_rate"`
+	// ToolCallsExplicit is the share of tool calls through the MCP gateway
+	// that an explicit policy rule decided; ToolCallDenials and
+	// ToolCallBlocks the shares refused by policy and stopped by a content
+	// check or a budget.
+	ToolCallsExplicit Ratio     `json:"tool_calls_evaluated_by_explicit_policy"`
+	ToolCallDenials   Ratio     `json:"tool_call_denial_rate"`
+	ToolCallBlocks    Ratio     `json:"tool_call_block_rate"`
+	At                time.Time `json:"at"`
 }
 
 // Ratio is part of a whole.
@@ -198,10 +205,22 @@ func (s *Server) scorecard(c echo.Context) error {
 	sc.OwnedAndTiered = ratio(owned, total)
 
 	explicit, transitions, overrides := 0, 0, 0
-	recs, err := s.Store.ListAudit(ctx, store.AuditFilter{Limit: 5000, Since: time.Now().Add(-90 * 24 * time.Hour)})
+	since := time.Now().Add(-90 * 24 * time.Hour)
+	recs, err := s.Store.ListAudit(ctx, store.AuditFilter{Limit: 5000, Since: since, ExcludeActions: []string{modelplane.AuditToolCall}})
 	if err != nil {
 		return err
 	}
+	byOutcome, explicitCalls, err := s.Store.ToolCallCounts(ctx, since)
+	if err != nil {
+		return err
+	}
+	calls := 0
+	for _, n := range byOutcome {
+		calls += n
+	}
+	sc.ToolCallsExplicit = ratio(explicitCalls, calls)
+	sc.ToolCallDenials = ratio(byOutcome[string(modelplane.ToolDenied)], calls)
+	sc.ToolCallBlocks = ratio(byOutcome[string(modelplane.ToolBlocked)], calls)
 	for _, r := range recs {
 		if slices.Contains(governed, r.Action) {
 			transitions++

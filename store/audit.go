@@ -128,6 +128,13 @@ type AuditFilter struct {
 	Model, PromotionID, Actor string
 	// Version and Action match exactly.
 	Version, Action string
+	// Subject and Decision match exactly (a tool call's subject is
+	// "server/tool", its decision the outcome); Agent matches the
+	// details' agent, the OAuth client a tool call came through.
+	Subject, Decision, Agent string
+	// ExcludeActions leaves these actions out (the scorecard reads
+	// lifecycle records without the flood of tool calls).
+	ExcludeActions []string
 	// Since and Until bound the record's time: Since <= time < Until.
 	Since, Until time.Time
 	// AfterSeq and BeforeSeq bound the record's seq: AfterSeq < seq <
@@ -165,6 +172,23 @@ func (s *Store) auditQuery(ctx context.Context, f AuditFilter) *gorm.DB {
 	}
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
+	}
+	if len(f.ExcludeActions) > 0 {
+		q = q.Where("action NOT IN ?", f.ExcludeActions)
+	}
+	if f.Subject != "" {
+		q = q.Where("subject = ?", f.Subject)
+	}
+	if f.Decision != "" {
+		q = q.Where("decision = ?", f.Decision)
+	}
+	if f.Agent != "" {
+		// details is JSON text in both dialects.
+		if s.postgres {
+			q = q.Where("(details::jsonb)->>'agent' = ?", f.Agent)
+		} else {
+			q = q.Where("json_extract(details, '$.agent') = ?", f.Agent)
+		}
 	}
 	if !f.Since.IsZero() {
 		q = q.Where("time >= ?", f.Since.UTC())
@@ -342,4 +366,27 @@ func sealAuditChain(ctx context.Context, tx *sql.Tx, d dialect) error {
 			return nil
 		}
 	}
+}
+
+// ToolCallCounts counts the gateway's tool-call records since a time: by
+// outcome (modelplane.ToolOutcome), and how many an explicit policy rule
+// decided.
+func (s *Store) ToolCallCounts(ctx context.Context, since time.Time) (map[string]int, int, error) {
+	var rows []struct {
+		Decision string
+		N        int
+	}
+	q := s.db.WithContext(ctx).Model(&auditRow{}).Where("action = ? AND time >= ?", modelplane.AuditToolCall, since.UTC())
+	if err := q.Select("decision, COUNT(*) AS n").Group("decision").Scan(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	by := map[string]int{}
+	for _, r := range rows {
+		by[r.Decision] = r.N
+	}
+	var explicit int64
+	// The decision is stored as compact JSON, so the flag reads as one token.
+	err := s.db.WithContext(ctx).Model(&auditRow{}).Where("action = ? AND time >= ? AND policy LIKE ?", modelplane.AuditToolCall, since.UTC(), `%"explicit":true%`).
+		Count(&explicit).Error
+	return by, int(explicit), err
 }
