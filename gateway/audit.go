@@ -88,7 +88,10 @@ type auditWriter struct {
 	flush chan chan struct{}
 }
 
-const auditBatch = 256
+const (
+	auditBatch  = 256
+	auditLinger = 20 * time.Millisecond
+)
 
 func newAuditWriter(st Store, log *slog.Logger) *auditWriter {
 	a := &auditWriter{st: st, log: log, in: make(chan modelplane.AuditRecord, 4*auditBatch),
@@ -118,6 +121,7 @@ func (a *auditWriter) close() error {
 func (a *auditWriter) run() {
 	defer close(a.done)
 	batch := make([]modelplane.AuditRecord, 0, auditBatch)
+	var acks []chan struct{}
 	for {
 		select {
 		case r, ok := <-a.in:
@@ -126,34 +130,51 @@ func (a *auditWriter) run() {
 				return
 			}
 			batch = append(batch, r)
-			// Take what is already queued: under load batches fill up by
-			// themselves, and a lone call is written at once.
-		drain:
+			// Linger briefly so a steady trickle of calls shares one
+			// transaction: a commit per call would cost more CPU than the
+			// calls themselves. Records reach the chain within auditLinger.
+			linger := time.NewTimer(auditLinger)
+		fill:
 			for len(batch) < auditBatch {
 				select {
 				case r, ok := <-a.in:
 					if !ok {
-						break drain
+						break fill
 					}
 					batch = append(batch, r)
-				default:
-					break drain
+				case <-linger.C:
+					break fill
+				case ack := <-a.flush:
+					acks = append(acks, ack)
+					break fill
 				}
 			}
+			linger.Stop()
 			a.write(batch)
 			batch = batch[:0]
+			if len(acks) > 0 {
+				a.drainTo(acks)
+				acks = acks[:0]
+			}
 		case ack := <-a.flush:
-			for len(a.in) > 0 {
-				batch = append(batch, <-a.in)
-				if len(batch) == auditBatch {
-					a.write(batch)
-					batch = batch[:0]
-				}
-			}
+			a.drainTo([]chan struct{}{ack})
+		}
+	}
+}
+
+// drainTo writes everything queued, then releases the waiting syncs.
+func (a *auditWriter) drainTo(acks []chan struct{}) {
+	batch := make([]modelplane.AuditRecord, 0, auditBatch)
+	for len(a.in) > 0 {
+		batch = append(batch, <-a.in)
+		if len(batch) == auditBatch {
 			a.write(batch)
 			batch = batch[:0]
-			close(ack)
 		}
+	}
+	a.write(batch)
+	for _, ack := range acks {
+		close(ack)
 	}
 }
 

@@ -84,7 +84,7 @@ func (g *Gateway) newRoute(server, channel string) *route {
 		&sdk.ServerOptions{Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}}})
 	rt.srv.AddReceivingMiddleware(rt.middleware)
 	stream := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return rt.srv },
-		&sdk.StreamableHTTPOptions{Logger: g.log, SessionTimeout: 30 * time.Minute, MaxRequestBodyBytes: maxBody})
+		&sdk.StreamableHTTPOptions{Logger: g.log, SessionTimeout: 30 * time.Minute, MaxRequestBodyBytes: maxBody, JSONResponse: true})
 	verify := func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		if ti, ok := ctx.Value(tokenKey{}).(*auth.TokenInfo); ok {
 			return ti, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+
+	"github.com/modelplane/modelplane"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -133,4 +135,31 @@ func BenchmarkInput(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDecideTool is the MCP gateway's question on every tool call: a
+// read-only tool called by a team member, with arguments.
+func BenchmarkDecideTool(b *testing.B) {
+	e := defaultEngine(b)
+	ctx := context.Background()
+	in := Input{Caller: modelplane.Principal{Name: "alice", Teams: []string{"growth"}, Roles: []string{modelplane.RoleRequester}, Method: modelplane.AuthToken},
+		Asset:  Asset{Kind: KindMCPServer, Name: "io.github.acme/notes", Owner: "alice", Team: "growth", RiskTier: "low", Version: "1.0.0"},
+		Target: &TargetInfo{Name: "prod", Environment: "prod", Provider: "mcp"},
+		Request: map[string]any{"tool": map[string]any{"name": "search_notes", "annotations": map[string]any{"readOnlyHint": true}},
+			"agent": "research-agent", "arguments": map[string]any{"query": "ship v2", "limit": 10}}}
+	durations := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	cpu := processCPU()
+	n := 0
+	for b.Loop() {
+		start := time.Now()
+		d, err := e.DecideTool(ctx, in)
+		if err != nil || !d.Allow {
+			b.Fatal(err, d.Reasons)
+		}
+		durations = append(durations, time.Since(start))
+		n++
+	}
+	reportCPU(b, processCPU()-cpu, n)
+	reportLatency(b, durations)
 }
