@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/providers/mcp/mcptest"
+	"github.com/modelplane/modelplane/store"
 )
 
 func TestListAndCallThroughTheGateway(t *testing.T) {
@@ -211,6 +213,11 @@ func TestOnlyTheApprovedContractIsCallable(t *testing.T) {
 	recs := h.calls()
 	if len(recs) != 2 || recs[0].Decision != string(modelplane.ToolDenied) || recs[1].Subject != server+"/export_all" {
 		t.Fatalf("records = %+v", recs)
+	}
+	// The withdrawal itself is on record, for the auditor.
+	wd, err := h.st.ListAudit(context.Background(), store.AuditFilter{Action: modelplane.AuditToolsWithdrawn})
+	if err != nil || len(wd) != 1 || fmt.Sprint(wd[0].Details["tools"]) != "[search_notes]" || wd[0].Version != "1.0.0" {
+		t.Fatalf("withdrawal records %+v %v", wd, err)
 	}
 	// Put the approved definition back: the tool returns.
 	h.up.SetTools(notesTools()...)

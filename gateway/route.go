@@ -220,7 +220,14 @@ func (rt *route) apply(want map[string]*sdk.Tool, reason string) {
 	if len(gone) > 0 {
 		slices.Sort(gone)
 		rt.srv.RemoveTools(gone...)
+		if reason == "" {
+			reason = "the live definition no longer matches the approved contract"
+		}
 		rt.g.log.Warn("gateway withdrew tools", "server", rt.server, "channel", rt.channel, "tools", gone, "reason", reason)
+		meta, _, _ := rt.current()
+		rt.g.audit.add(modelplane.AuditRecord{Key: "tools-withdrawn/" + newKey(), Time: rt.g.cfg.Now().UTC(), Actor: "system",
+			Action: modelplane.AuditToolsWithdrawn, Subject: rt.server + "@" + rt.channel, Model: rt.server, Target: rt.channel,
+			Version: meta.Version, Decision: "withdrawn", Details: map[string]any{"tools": gone, "reason": reason}})
 	}
 	for _, t := range added {
 		rt.srv.AddTool(t, rt.relay)
