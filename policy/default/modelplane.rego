@@ -529,9 +529,15 @@ tool_reasons := sort(tool_all_deny) if {
 } else := sort(tool_grant) if {
 	count(tool_grant) > 0
 } else := [sprintf(
-	"%s (roles: %s) may not call %s: it needs membership of team %s and, unless the tool is read-only, one of the roles %v",
-	[caller_label, roles_text, tool_label, team, array.concat(data.mcp_tools.write_roles, destructive_roles)],
+	"%s (roles: %s) may not call %s: it needs %s",
+	[caller_label, roles_text, tool_label, tool_needs],
 )]
+
+tool_needs := sprintf("membership of team %s", [team]) if {
+	tool_read_only
+} else := sprintf("membership of team %s and a role among %s (a destructive tool in %s)", [team, concat(", ", destructive_roles), env]) if {
+	tool_destructive
+} else := sprintf("membership of team %s and a role among %s", [team, concat(", ", data.mcp_tools.write_roles)])
 
 tool_decision := {
 	"allow": tool_allow,
