@@ -22,6 +22,13 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
+// Registry is where MCP servers are published: the official registry
+// (*mcpregistry.Client) or, in `modelplane dev`, mcpregistry.Memory.
+type Registry interface {
+	Publish(ctx context.Context, s mcpregistry.ServerJSON) (mcpregistry.ServerResponse, error)
+	SetStatus(ctx context.Context, name, version string, status mcpregistry.Status, message string) (mcpregistry.ServerResponse, error)
+}
+
 // Activities holds the clients activities use.
 type Activities struct {
 	Store     *store.Store
@@ -41,7 +48,7 @@ type Activities struct {
 	// MCPRegistry is the MCP registry servers are published to (nil: not
 	// configured); MCPRevalidateEvery is how often published servers are
 	// re-validated (default 1h).
-	MCPRegistry        *mcpregistry.Client
+	MCPRegistry        Registry
 	MCPRevalidateEvery time.Duration
 	// Policy decides lifecycle transitions (nil: governance off, all allowed).
 	Policy *policy.Engine

@@ -108,7 +108,7 @@ type PublishMCPInput struct {
 	Approvers   []string
 }
 
-func (a *Activities) registry() (*mcpregistry.Client, error) {
+func (a *Activities) registry() (Registry, error) {
 	if a.MCPRegistry == nil {
 		return nil, temporal.NewNonRetryableApplicationError("no MCP registry configured (MODELPLANE_MCP_REGISTRY_URL)", "invalid", nil)
 	}
