@@ -39,6 +39,18 @@ type Config struct {
 	// build that verifies callers and stamps their principal on approvals.
 	TemporalServer TemporalServer `json:"temporal_server"`
 	Console        Console        `json:"console"`
+	Gateway        Gateway        `json:"gateway"`
+}
+
+// Gateway configures the MCP gateway: /mcp/ beside the API, or alone
+// under `modelplane gateway`.
+type Gateway struct {
+	Disabled       bool     `json:"disabled" doc:"do not serve the MCP gateway (/mcp/) on the API port"`
+	Addr           string   `json:"addr" doc:"listen address of modelplane gateway, when it runs on its own"`
+	PublicURL      string   `json:"public_url" doc:"the gateway's external base URL: OIDC tokens must carry public_url + /mcp as their audience (default: api.public_url, else http:// + the listen address)"`
+	RulesFile      string   `json:"rules_file" doc:"YAML file with the gateway's content rules, budgets and upstream credentials (see gateway/README.md); empty: default content rules, no budgets"`
+	DefaultChannel string   `json:"default_channel" doc:"the channel served at /mcp/{server}"`
+	Refresh        Duration `json:"refresh" doc:"how often each served server re-reads its channel and approved contract"`
 }
 
 // Console configures the web console served beside the API (/ next to /v1).
@@ -221,6 +233,7 @@ func Default() Config {
 		MLflow:         MLflow{ReconcileEvery: Duration(5 * time.Minute)},
 		Policy:         Policy{ReloadEvery: Duration(5 * time.Second)},
 		TemporalServer: TemporalServer{BindIP: "127.0.0.1", Port: 7233, HistoryShards: 4},
+		Gateway:        Gateway{Addr: "127.0.0.1:8090", DefaultChannel: "prod", Refresh: Duration(time.Second)},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +13,10 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/config"
+	"github.com/modelplane/modelplane/examples/notes"
 	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/identity/devidp"
+	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/telemetry"
@@ -95,6 +98,8 @@ func printDev(cmd *cobra.Command, b devBanner, took time.Duration) {
 	fmt.Fprintf(out, "  Console         http://%s/   (sign in as a dev user below)\n", b.apiAddr)
 	fmt.Fprintf(out, "  API             http://%s/v1   (OpenAPI: /openapi.json)\n", b.apiAddr)
 	fmt.Fprintf(out, "  Temporal Web UI %s   (sign in: approvers sign off as themselves)\n", b.uiURL)
+	fmt.Fprintf(out, "  MCP gateway     http://%s/mcp/{server}[@channel]   (agents call approved tools here with their token)\n", b.apiAddr)
+	fmt.Fprintf(out, "  Example MCP     http://%s%s   (the notes server of the MCP quick start)\n", b.apiAddr, exampleMCPPath)
 	fmt.Fprintf(out, "  Sign-in (OIDC)  %s\n", b.idpURL)
 	fmt.Fprintf(out, "  Temporal        %s (namespace default; every caller is verified)\n", b.temporalAddr)
 	if b.inMemory {
@@ -189,6 +194,15 @@ func devCmd() *cobra.Command {
 				return err
 			}
 			defer b.close()
+			b.devTokens = tokens
+			if b.mcpRegistry == nil {
+				// No registry runs in dev: publishing goes to one in memory
+				// that keeps the official registry's rules.
+				b.mcpRegistry = mcpregistry.NewMemory()
+			}
+			// The example MCP server the README's MCP quick start publishes.
+			ex := notes.New()
+			b.devMounts = map[string]http.Handler{exampleMCPPath: ex.Handler(), exampleMCPPath + "/drift": ex.DriftHandler()}
 			b.consoleOpts = &consoleOptions{oidc: &console.OIDC{Issuer: idp.issuer, ClientID: devConsoleClient},
 				temporalUIURL: "http://" + net.JoinHostPort(uiHost, fmt.Sprint(uiPort))}
 			w, err := b.startWorker(nil)
@@ -238,6 +252,9 @@ func codecEndpoint(b *backend, apiAddr string) string {
 	}
 	return "http://" + apiAddr + "/codec"
 }
+
+// exampleMCPPath is where dev serves the example notes MCP server.
+const exampleMCPPath = "/examples/mcp/notes"
 
 // devTokens reuses the tokens of an earlier run so scripts keep working across restarts.
 func devTokens(path string) ([]api.Token, error) {

@@ -32,7 +32,7 @@ func rootCmd() *cobra.Command {
 	for _, c := range client {
 		f.add(c)
 	}
-	root.AddCommand(devCmd(), serverCmd(), workerCmd(), temporalCmd(), auditCmd(), migrateCmd(), tokenCmd(), policyCmd(), configCmd())
+	root.AddCommand(devCmd(), serverCmd(), gatewayCmd(), mcpCmd(), workerCmd(), temporalCmd(), auditCmd(), migrateCmd(), tokenCmd(), policyCmd(), configCmd())
 	root.AddCommand(client...)
 	return root
 }

@@ -53,14 +53,19 @@ type backend struct {
 	keys     *codec.Keyring
 	// mlflow is set when MLFLOW_TRACKING_URI is.
 	mlflow *mlflow.Client
-	// mcpRegistry is set when MODELPLANE_MCP_REGISTRY_URL is.
-	mcpRegistry *mcpregistry.Client
+	// mcpRegistry is set when MODELPLANE_MCP_REGISTRY_URL is (dev keeps
+	// one in memory). An interface, so nil stays nil.
+	mcpRegistry activities.Registry
 	mcpEvery    time.Duration
 	stopTracing func(context.Context) error
 	stopPolicy  context.CancelFunc
 	// consoleOpts is dev's sign-in client for the console; closers run at close.
 	consoleOpts *consoleOptions
 	closers     []func()
+	// devTokens are dev's users, also accepted by the MCP gateway;
+	// devMounts are dev's extra handlers on the API port (the example MCP server).
+	devTokens []api.Token
+	devMounts map[string]http.Handler
 }
 
 func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
@@ -313,6 +318,12 @@ func (b *backend) startAPI(auth identity.Authenticator, devSim *sim.Provider) (*
 			_, err := auth.Authenticate(r.Context(), tok)
 			return err
 		}, b.cfg.Codec.AllowOrigins)))
+	}
+	for p, h := range b.devMounts {
+		mux.Handle(p, h)
+	}
+	if err := b.mountGateway(context.Background(), mux); err != nil {
+		return nil, err
 	}
 	if err := b.mountConsole(mux, s.Handler(), auth); err != nil {
 		return nil, err
