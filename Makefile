@@ -44,7 +44,8 @@ fuzz:
 ## test-integration: suites needing heavy real parts, built or installed on first use:
 ##   KServe on a real kube-apiserver + etcd (built from the module proxy, cached),
 ##   and the Temporal Web UI sign-off and the console walk-through (axe-core
-##   accessibility checks, screenshots) driven in headless Chromium.
+##   accessibility checks, screenshots) driven in headless Chromium, and the
+##   official MCP TypeScript SDK calling tools through the gateway of modelplane dev.
 E2E_SHOTS ?= $(CURDIR)/e2e/shots
 test-integration: build
 	@hack/ensure-kube.sh >/dev/null
@@ -54,7 +55,7 @@ test-integration: build
 	MODELPLANE_REQUIRE_KUBE=1 MODELPLANE_REQUIRE_DEPLOY_TOOLS=1 $(GO) test -count=1 -run TestHelmServerDryRun ./deploy/
 	hack/ensure-browser.sh
 	@mkdir -p $(E2E_SHOTS)
-	MODELPLANE_E2E_SHOTS=$(E2E_SHOTS) $(GO) test -tags e2e -count=1 -timeout 20m -run 'TestWebUI|TestConsole' ./e2e/...
+	MODELPLANE_E2E_SHOTS=$(E2E_SHOTS) $(GO) test -tags e2e -count=1 -timeout 20m -run 'TestWebUI|TestConsole|TestMCPGateway' ./e2e/...
 	@echo "screenshots of every page: $(E2E_SHOTS)"
 
 ## bench: every figure as a ratio against a baseline measured in the same run (see bench/README.md)

@@ -61,7 +61,7 @@ func TestMCPGateway(t *testing.T) {
 		t.Fatalf("%v: %s", err, stdout.String())
 	}
 	t.Logf("TypeScript SDK saw: %s", stdout.String())
-	if !strings.Contains(got.Anonymous, "401") {
+	if !strings.Contains(got.Anonymous, "Unauthorized") {
 		t.Errorf("without a token the client got %q, want a 401", got.Anonymous)
 	}
 	// alice is a requester: the destructive delete_note needs an approver in production.

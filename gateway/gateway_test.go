@@ -299,3 +299,29 @@ func TestHeaderMustMatchBody(t *testing.T) {
 		t.Fatalf("records = %+v", recs)
 	}
 }
+
+// The gateway bridges protocol revisions: a client on the sessionless
+// 2026-07-28 revision and one on the session-based 2025-11-25, in front of
+// a stateful and a stateless upstream.
+func TestProtocolRevisionsAndUpstreamKinds(t *testing.T) {
+	t.Parallel()
+	for _, stateless := range []bool{false, true} {
+		h := newHarness(t, options{stateless: stateless})
+		for _, version := range []string{"", "2025-11-25", "2025-06-18"} {
+			s := h.connect("bob", func(o *sdk.ClientOptions) {}, version)
+			res, err := s.call("echo", map[string]any{"text": "v=" + version})
+			if err != nil {
+				t.Fatalf("stateless upstream %v, client protocol %q: %v", stateless, version, err)
+			}
+			if txt := res.Content[0].(*sdk.TextContent).Text; txt != "v="+version {
+				t.Fatalf("echo answered %q", txt)
+			}
+			if got := s.InitializeResult(); version != "" && (got == nil || got.ProtocolVersion != version) {
+				t.Fatalf("negotiated %+v, want %s", got, version)
+			}
+			if n := s.names(t); len(n) != 6 {
+				t.Fatalf("tools %v", n)
+			}
+		}
+	}
+}

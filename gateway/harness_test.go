@@ -177,12 +177,18 @@ func (h *harness) publish(v string) {
 
 // connect opens a go-sdk client session through the gateway as user (a
 // static token name) or with a raw bearer.
-func (h *harness) connect(bearer string, opts ...func(*sdk.ClientOptions)) *session {
+func (h *harness) connect(bearer string, opt ...any) *session {
 	h.t.Helper()
 	s := &session{}
 	co := &sdk.ClientOptions{ToolListChangedHandler: func(context.Context, *sdk.ToolListChangedRequest) { s.changed.Add(1) }}
-	for _, o := range opts {
-		o(co)
+	version := "2025-11-25"
+	for _, o := range opt {
+		switch o := o.(type) {
+		case func(*sdk.ClientOptions):
+			o(co)
+		case string:
+			version = o // "" is the SDK's latest
+		}
 	}
 	c := sdk.NewClient(&sdk.Implementation{Name: "test-agent", Version: "1"}, co)
 	tok := bearer
@@ -191,7 +197,7 @@ func (h *harness) connect(bearer string, opts ...func(*sdk.ClientOptions)) *sess
 	}
 	hc := &http.Client{Transport: withBearer{tok}}
 	cs, err := c.Connect(context.Background(), &sdk.StreamableClientTransport{Endpoint: h.url + "/mcp/" + server, HTTPClient: hc, MaxRetries: -1},
-		&sdk.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		h.t.Fatalf("connect as %s: %v", bearer, err)
 	}
