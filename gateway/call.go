@@ -15,6 +15,11 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/policy"
@@ -192,6 +197,14 @@ func (g *Gateway) input(p modelplane.Principal, meta modelplane.MCPServer, chann
 // result, audit. Whatever happens, one record is written.
 func (g *Gateway) call(ctx context.Context, rt *route, req *sdk.CallToolRequest, next sdk.MethodHandler) (sdk.Result, error) {
 	rec := callRecord{p: principalOf(req.GetExtra()), channel: rt.channel, tool: req.Params.Name, start: g.cfg.Now()}
+	ctx, span := traceCall(ctx, rt, req, rec.p)
+	defer func() {
+		span.SetAttributes(attribute.String("modelplane.outcome", string(rec.outcome)))
+		if rec.outcome != modelplane.ToolAllowed {
+			span.SetStatus(codes.Error, rec.reason)
+		}
+		span.End()
+	}()
 	meta, tools, serving := rt.current()
 	rec.meta = meta
 	rec.argsHash = digest(req.Params.Arguments)
@@ -231,7 +244,6 @@ func (g *Gateway) call(ctx context.Context, rt *route, req *sdk.CallToolRequest,
 		return nil, &jsonrpc.Error{Code: CodeBlocked, Message: rec.reason}
 	}
 	req.Params.Arguments = out
-	carryTrace(req)
 	upStart := time.Now()
 	res, err := next(ctx, "tools/call", req)
 	rec.upstream = time.Since(upStart)
@@ -281,23 +293,34 @@ func isTransport(err error) bool {
 	return !rpc
 }
 
-// carryTrace passes the caller's W3C trace context on to the upstream in
-// _meta (SEP-414), where every protocol revision can carry it.
-func carryTrace(req *sdk.CallToolRequest) {
-	h := req.GetExtra()
-	if h == nil || h.Header == nil {
-		return
+var w3c = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// traceCall starts the call's span as a child of the caller's trace context
+// (the traceparent header, or _meta where SEP-414 puts it), and puts its
+// own context in the _meta that goes upstream, where every protocol
+// revision can carry it. With tracing off, the caller's context passes
+// through unchanged.
+func traceCall(ctx context.Context, rt *route, req *sdk.CallToolRequest, p modelplane.Principal) (context.Context, trace.Span) {
+	if x := req.GetExtra(); x != nil && x.Header != nil && x.Header.Get("Traceparent") != "" {
+		ctx = w3c.Extract(ctx, propagation.HeaderCarrier(x.Header))
+	} else if tp, ok := req.Params.Meta["traceparent"].(string); ok {
+		ctx = w3c.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
 	}
-	tp := h.Header.Get("Traceparent")
-	if tp == "" {
-		return
+	// Looked up per call, so the provider telemetry.SetupTracing installs is the one used.
+	ctx, span := otel.Tracer("github.com/modelplane/modelplane/gateway").Start(ctx, "mcp tools/call "+req.Params.Name, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("mcp.server", rt.server), attribute.String("mcp.channel", rt.channel),
+			attribute.String("mcp.tool", req.Params.Name), attribute.String("enduser.id", p.Name), attribute.String("mcp.agent", p.Client)))
+	carrier := propagation.MapCarrier{}
+	w3c.Inject(ctx, carrier)
+	if len(carrier) > 0 {
+		if req.Params.Meta == nil {
+			req.Params.Meta = sdk.Meta{}
+		}
+		for k, v := range carrier {
+			req.Params.Meta[k] = v
+		}
 	}
-	if req.Params.Meta == nil {
-		req.Params.Meta = sdk.Meta{}
-	}
-	if _, ok := req.Params.Meta["traceparent"]; !ok {
-		req.Params.Meta["traceparent"] = tp
-	}
+	return ctx, span
 }
 
 func (rt *route) reasonText() string {

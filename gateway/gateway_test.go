@@ -12,6 +12,10 @@ import (
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/providers/mcp/mcptest"
@@ -25,7 +29,7 @@ func TestListAndCallThroughTheGateway(t *testing.T) {
 	// alice (requester) sees read-only and non-destructive tools; the
 	// destructive delete_note needs an approver in production.
 	got := alice.names(t)
-	want := []string{"add_note", "card_on_file", "echo", "list_commits", "search_notes"}
+	want := []string{"add_note", "card_on_file", "echo", "list_commits", "search_notes", "trace"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("alice's tools = %v, want %v", got, want)
 	}
@@ -319,9 +323,61 @@ func TestProtocolRevisionsAndUpstreamKinds(t *testing.T) {
 			if got := s.InitializeResult(); version != "" && (got == nil || got.ProtocolVersion != version) {
 				t.Fatalf("negotiated %+v, want %s", got, version)
 			}
-			if n := s.names(t); len(n) != 6 {
+			if n := s.names(t); len(n) != 7 {
 				t.Fatalf("tools %v", n)
 			}
 		}
+	}
+}
+
+// A caller's W3C trace context reaches the upstream in _meta.
+func TestTraceContextGoesUpstream(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	s := h.connect("bob", func(*sdk.ClientOptions) {})
+	res, err := s.CallTool(context.Background(), &sdk.CallToolParams{Name: "trace", Meta: sdk.Meta{"traceparent": tp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With tracing off the caller's context passes through unchanged.
+	if txt := res.Content[0].(*sdk.TextContent).Text; txt != "traceparent="+tp {
+		t.Fatalf("upstream saw %q", txt)
+	}
+}
+
+// With tracing on, each call is a span in the caller's trace, and the
+// upstream is handed that span as its parent. Not parallel: it sets the
+// global tracer provider.
+func TestCallSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(noop.NewTracerProvider()) })
+	h := newHarness(t, options{})
+	const traceID, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	s := h.connect("bob", func(*sdk.ClientOptions) {})
+	res, err := s.CallTool(context.Background(), &sdk.CallToolParams{Name: "trace", Meta: sdk.Meta{"traceparent": "00-" + traceID + "-" + parent + "-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txt := res.Content[0].(*sdk.TextContent).Text
+	if !strings.HasPrefix(txt, "traceparent=00-"+traceID+"-") || strings.Contains(txt, parent) {
+		t.Fatalf("upstream saw %q: want the caller's trace with the gateway's span as parent", txt)
+	}
+	var span sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "mcp tools/call trace" {
+			span = sp
+		}
+	}
+	if span == nil || span.Parent().SpanID().String() != parent || !strings.Contains(txt, span.SpanContext().SpanID().String()) {
+		t.Fatalf("span %+v", span)
+	}
+	attrs := map[string]string{}
+	for _, a := range span.Attributes() {
+		attrs[string(a.Key)] = a.Value.Emit()
+	}
+	if attrs["mcp.tool"] != "trace" || attrs["enduser.id"] != "bob" || attrs["modelplane.outcome"] != "allowed" {
+		t.Fatalf("span attributes %v", attrs)
 	}
 }

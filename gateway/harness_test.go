@@ -52,6 +52,11 @@ func notesTools() []mcptest.Tool {
 			Annotations: &sdk.ToolAnnotations{ReadOnlyHint: true}, Reply: "abc123 fix"},
 		{Name: "card_on_file", Description: "Shows the card on file.", InputSchema: obj("customer", "Customer id."),
 			Annotations: &sdk.ToolAnnotations{ReadOnlyHint: true}, Reply: "card 4111 1111 1111 1111 exp 12/29"},
+		{Name: "trace", Description: "Answers with the traceparent the call carried.", Annotations: &sdk.ToolAnnotations{ReadOnlyHint: true},
+			Handler: func(_ context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+				tp, _ := req.Params.Meta["traceparent"].(string)
+				return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "traceparent=" + tp}}}, nil
+			}},
 	}
 }
 
