@@ -13,7 +13,7 @@ import (
 	"github.com/modelplane/modelplane/audit"
 )
 
-var auditFilters = []string{"model", "version", "promotion", "actor", "action", "since", "until"}
+var auditFilters = []string{"model", "version", "promotion", "actor", "action", "subject", "agent", "since", "until"}
 
 type auditView struct {
 	Filter  url.Values

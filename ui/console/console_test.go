@@ -269,6 +269,20 @@ func TestEveryPageRenders(t *testing.T) {
 	if p := aud.get("/audit"); p.status != http.StatusOK {
 		t.Errorf("auditor audit page: %d", p.status)
 	}
+	// Tool calls through the MCP gateway, by tool and agent.
+	if err := h.kit.Store.AppendAudit(context.Background(),
+		modelplane.AuditRecord{Key: "tc-1", Actor: "alice", Action: modelplane.AuditToolCall, Subject: "io.github.acme/notes/echo", Model: "io.github.acme/notes",
+			Decision: string(modelplane.ToolAllowed), Details: map[string]any{"agent": "research-agent"}},
+		modelplane.AuditRecord{Key: "tc-2", Actor: "alice", Action: modelplane.AuditToolCall, Subject: "io.github.acme/notes/delete_note", Model: "io.github.acme/notes",
+			Decision: string(modelplane.ToolDenied), Details: map[string]any{"agent": "other-agent"}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := aud.get("/audit?action=tool_call&agent=research-agent"); p.status != http.StatusOK || !strings.Contains(p.text(), "io.github.acme/notes/echo") || strings.Contains(p.text(), "delete_note") {
+		t.Errorf("tool calls by agent: %d %s", p.status, p.text())
+	}
+	if p := aud.get("/audit?subject=io.github.acme/notes/delete_note"); !strings.Contains(p.text(), "denied") || strings.Contains(p.text(), "notes/echo") || p.form("/audit") == nil {
+		t.Errorf("tool calls by tool: %s", p.text())
+	}
 	r := aud.do(http.MethodPost, "/deployments/rollback", url.Values{"csrf": {aud.get("/deployments/prod/churn").inputValue("csrf")}, "target": {"prod"}, "model": {"churn"}, "reason": {"auditor tries"}})
 	if r.status != http.StatusForbidden || !strings.Contains(r.text(), "auditors may read but not change anything") {
 		t.Errorf("auditor rolls back a deployment: %d %s", r.status, r.text())
