@@ -303,12 +303,9 @@ func (g *Gateway) parsePath(path string) (server, channel string, ok bool) {
 // visible asks the policy whether p may read the server (mcp.read), cached
 // briefly: with the sessionless protocol every request arrives here.
 func (g *Gateway) visible(ctx context.Context, p modelplane.Principal, rt *route) bool {
-	meta, _, ok := rt.current()
-	if !ok {
-		// Nothing served: visible to whoever may read the server's record.
-		if meta.Name == "" {
-			return false
-		}
+	meta, _, _ := rt.current()
+	if meta.Name == "" {
+		return false // the server's record could not be read
 	}
 	key := visKey{user: p.Name, teams: strings.Join(p.Teams, ","), roles: strings.Join(p.Roles, ","), route: rt.key, team: meta.Team}
 	now := g.cfg.Now()
@@ -317,7 +314,7 @@ func (g *Gateway) visible(ctx context.Context, p modelplane.Principal, rt *route
 	}
 	d, err := g.cfg.Policy.Decide(ctx, policy.Input{Action: policy.ActionMCPRead, Caller: p,
 		Asset: policy.Asset{Kind: policy.KindMCPServer, Name: meta.Name, Owner: meta.Owner, Team: meta.Team, RiskTier: string(meta.RiskTier), Version: meta.Version}})
-	ok = err == nil && d.Allow
+	ok := err == nil && d.Allow
 	g.seen.Store(key, visEntry{ok: ok, until: now.Add(30 * time.Second)})
 	return ok
 }

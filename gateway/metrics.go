@@ -31,15 +31,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.findings, m.overhead} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
+	// A second gateway on the same registry (tests, a restart in-process)
+	// counts into the collectors already there.
+	var err error
+	if m.calls, err = register(reg, m.calls); err != nil {
+		return nil, err
+	}
+	if m.findings, err = register(reg, m.findings); err != nil {
+		return nil, err
+	}
+	if m.overhead, err = register(reg, m.overhead); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }
 
 func (m *metrics) call(server, tool string, outcome modelplane.ToolOutcome, overhead time.Duration, fs []Finding) {
