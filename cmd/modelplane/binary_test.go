@@ -107,6 +107,19 @@ func TestDevBinary(t *testing.T) {
 	if !bytes.Contains(scrape, []byte(`modelplane_promotions_active{stage="awaiting_approval"} 1`+"\n")) {
 		t.Fatalf("/metrics lacks the promotion awaiting approval:\n%s", grepLines(scrape, "modelplane_promotions_active"))
 	}
+	// /mcp is the console's MCP page; /mcp/... is the gateway, which asks
+	// for a token before it says anything.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]int{"/mcp": http.StatusSeeOther, "/mcp/io.github.acme/notes": http.StatusUnauthorized} {
+		res, err := noRedirect.Get(apiURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want || (want == http.StatusSeeOther && strings.HasPrefix(res.Header.Get("Location"), "/mcp/")) {
+			t.Fatalf("GET %s: %d (Location %q), want %d", path, res.StatusCode, res.Header.Get("Location"), want)
+		}
+	}
 	approve(id)
 	testkit.WaitFor(t, "first canary step", 30*time.Second, func() bool { return status(id).Traffic.String() == "1=50,2=50" })
 	dev.Interrupt(t)

@@ -60,6 +60,9 @@ func (b *backend) mountConsole(mux *http.ServeMux, apiHandler http.Handler, auth
 	}
 	b.closers = append(b.closers, c.Close)
 	mux.Handle("/", c.Handler())
+	// The console's MCP servers page is /mcp exactly; /mcp/... is the
+	// gateway's, and without this pattern the mux would redirect /mcp there.
+	mux.Handle("/mcp", c.Handler())
 	return nil
 }
 
