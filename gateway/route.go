@@ -31,7 +31,6 @@ type route struct {
 	tools  map[string]*sdk.Tool // callable now, by name
 	reason string               // why nothing is served, when nothing is
 	up     *sdk.ClientSession   // upstream, for meta.Version
-	upErr  error
 
 	syncMu sync.Mutex // one sync at a time
 	kick   chan struct{}
