@@ -22,6 +22,7 @@ import (
 	"github.com/modelplane/modelplane/workflows"
 	"github.com/stretchr/testify/mock"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 )
@@ -88,6 +89,21 @@ func (l *lifecycle) promote(t *testing.T, version string, s modelplane.RolloutSt
 		}
 		l.handover = append(l.handover, u)
 		return nil
+	})
+	// Time skips here but the platforms' stand-ins (KServe's controller
+	// loop above all) settle in real time: without a real wait inside each
+	// poll, the backoff's hours of virtual time pass in seconds of real time
+	// and a slow -race run gives up on an operation that was about to finish.
+	env.OnActivity("AwaitOp", mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.OpInput) (modelplane.OpStatus, error) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := l.kit.Activities.AwaitOp(ctx, in)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != activities.ErrOpPending || time.Now().After(deadline) {
+				return st, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	})
 	ctx := context.Background()
 	s, err := s.Normalize()
