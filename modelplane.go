@@ -185,7 +185,10 @@ type Target struct {
 	// announces new versions (MLflow webhooks, and a periodic reconciliation
 	// that catches missed ones).
 	AutoPromote []AutoPromote `json:"auto_promote,omitempty"`
-	CreatedAt   time.Time     `json:"created_at"`
+	// Drift says what the deployment guardian does when the platform serves
+	// something other than what modelplane applied (warn by default).
+	Drift     DriftPolicy `json:"drift,omitzero"`
+	CreatedAt time.Time   `json:"created_at"`
 }
 
 // AutoPromote is a rule: versions of an MLflow registered model become
@@ -514,6 +517,11 @@ const (
 	// longer match its approved contract (it is quarantined).
 	EventMCPDrift         = "dev.modelplane.mcp.drift"
 	EventRetrainRequested = "dev.modelplane.retrain.requested"
+	// EventPlatformDrifted: a target serves something other than what was
+	// applied (or nothing); EventPlatformInSync: it serves what was applied again.
+	EventPlatformDrifted   = "dev.modelplane.deployment.drifted"
+	EventPlatformInSync    = "dev.modelplane.deployment.in_sync"
+	EventPlatformCorrected = "dev.modelplane.deployment.drift_corrected"
 )
 
 // EventFor maps an audit record to the lifecycle event it announces, if any.
@@ -538,6 +546,12 @@ func EventFor(r AuditRecord) (Event, bool) {
 		typ = EventRetrainRequested
 	case r.Action == "mcp_quarantined":
 		typ = EventMCPDrift
+	case r.Action == AuditPlatformDrift && r.Decision == string(InSync):
+		typ = EventPlatformInSync
+	case r.Action == AuditPlatformDrift:
+		typ = EventPlatformDrifted
+	case r.Action == AuditDriftCorrection && r.Decision == CorrectionApplied:
+		typ = EventPlatformCorrected
 	default:
 		return Event{}, false
 	}

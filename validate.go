@@ -82,6 +82,9 @@ func (t Target) Validate() error {
 	if err := t.Analysis.validate("analysis."); err != nil {
 		return err
 	}
+	if err := t.Drift.Validate("drift."); err != nil {
+		return err
+	}
 	if t.Prometheus != nil {
 		if u := t.Prometheus.URL; !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			return FieldError("prometheus.url", "must be an http(s) URL, got %q", u)

@@ -397,6 +397,8 @@ func (a *Activities) observe(in ProgressInput) {
 			if s, ok := r.Details["waited_seconds"].(float64); ok {
 				a.Metrics.ApprovalWait(r.Target, time.Duration(s*float64(time.Second)))
 			}
+		case modelplane.AuditPlatformDrift:
+			a.Metrics.PlatformDrift(modelplane.SyncStatus(r.Decision), r.Target)
 		case "analysis":
 			check, _ := r.Details["check"].(string)
 			if check == "" {
@@ -419,6 +421,7 @@ type GuardianState struct {
 	Busy     bool // a promotion runs for the pair: it owns traffic now
 	Analysis modelplane.Analysis
 	Interval modelplane.Duration
+	Drift    modelplane.DriftMode
 }
 
 // GuardianContext reads the target's analysis settings and whether a promotion is running.
@@ -436,5 +439,5 @@ func (a *Activities) GuardianContext(ctx context.Context, in VersionRef) (Guardi
 	if iv == 0 {
 		iv = modelplane.Duration(modelplane.DefaultGuardInterval)
 	}
-	return GuardianState{Busy: busy, Analysis: an, Interval: iv}, nil
+	return GuardianState{Busy: busy, Analysis: an, Interval: iv, Drift: t.Drift.EffectiveMode()}, nil
 }

@@ -41,6 +41,7 @@ type Metrics struct {
 	transitions      *prometheus.CounterVec
 	active           *stageGauge
 	rollbacks        *prometheus.CounterVec
+	platformDrift    *prometheus.CounterVec
 	approvalWait     *prometheus.HistogramVec
 	analysis         *prometheus.CounterVec
 	providerDuration *prometheus.HistogramVec
@@ -69,6 +70,10 @@ func NewMetrics() *Metrics {
 			Namespace: namespace, Name: "rollbacks_total",
 			Help: "Rollbacks, by cause (analysis|drift|manual|provider|timeout|other) and target.",
 		}, []string{"cause", "target"}),
+		platformDrift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "platform_drift_total",
+			Help: "Changes of what a platform serves against what modelplane applied, by new status (drifted|missing|in_sync) and target.",
+		}, []string{"status", "target"}),
 		approvalWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "approval_wait_seconds",
 			Help:    "Time a promotion waited for its approvals, by target.",
@@ -105,7 +110,7 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.transitions, m.active, m.rollbacks, m.approvalWait, m.analysis,
+		m.transitions, m.active, m.rollbacks, m.platformDrift, m.approvalWait, m.analysis,
 		m.providerDuration, m.providerErrors, m.policyDecisions, m.policyDuration,
 		m.httpDuration,
 	)
@@ -135,6 +140,17 @@ func (m *Metrics) Rollback(cause modelplane.RollbackCause, target string) {
 		cause = "other" // never free text as a label value
 	}
 	m.rollbacks.WithLabelValues(string(cause), target).Inc()
+}
+
+// PlatformDrift counts a target's drift changing: drifted, missing or back
+// in sync. Other values are counted as "other", never as new series.
+func (m *Metrics) PlatformDrift(status modelplane.SyncStatus, target string) {
+	switch status {
+	case modelplane.InSync, modelplane.Drifted, modelplane.Missing:
+	default:
+		status = "other"
+	}
+	m.platformDrift.WithLabelValues(string(status), target).Inc()
 }
 
 // ApprovalWait records how long a promotion waited for approval.

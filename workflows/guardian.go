@@ -22,6 +22,13 @@ type GuardianInput struct {
 	Failures int `json:"failures,omitempty"`
 	// Pending carries signals that arrived while the run was closing.
 	Pending []GuardianEvent `json:"pending,omitempty"`
+	// Sync is the last known comparison of the platform with what was
+	// applied; Suspect a drift seen once while a promotion ran; Corrections
+	// counts failed corrections of the current drift.
+	Sync         *modelplane.PlatformSync `json:"sync,omitempty"`
+	Suspect      string                   `json:"suspect,omitempty"`
+	SuspectSince *time.Time               `json:"suspect_since,omitempty"`
+	Corrections  int                      `json:"corrections,omitempty"`
 }
 
 // GuardianUpdate is sent by a successful promotion.
@@ -43,6 +50,9 @@ type GuardianView struct {
 	GuardianInput
 	LastHealth *modelplane.Health `json:"last_health,omitempty"`
 	LastCheck  time.Time          `json:"last_check"`
+	// Platform is the last comparison with what the platform serves
+	// (unknown, with the reason, when it could not be read).
+	Platform *modelplane.PlatformSync `json:"platform,omitempty"`
 }
 
 // turnsPerRun bounds history growth; the SDK's suggestion can end a run sooner.
@@ -109,8 +119,8 @@ func DeploymentGuardian(ctx workflow.Context, in GuardianInput) error {
 			return workflow.NewContinueAsNewError(ctx, DeploymentGuardian, next)
 		}
 
-		st, err := g.context(ctx)
-		if err != nil {
+		st, ctxErr := g.context(ctx)
+		if ctxErr != nil {
 			st.Interval = modelplane.Duration(modelplane.DefaultGuardInterval)
 		}
 		timerCtx, cancel := workflow.WithCancel(ctx)
@@ -123,6 +133,9 @@ func DeploymentGuardian(ctx workflow.Context, in GuardianInput) error {
 		cancel()
 		if fired && !st.Busy && g.in.Stable != "" {
 			g.check(ctx, st)
+		}
+		if fired && ctxErr == nil && g.in.Stable != "" && workflow.GetVersion(ctx, "platform-drift", workflow.DefaultVersion, 1) == 1 {
+			g.reconcile(ctx, st)
 		}
 	}
 }
