@@ -110,6 +110,7 @@ var routes = []route{
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
+	{method: "PUT", path: "/v1/sim/targets/:target/models/:model/traffic", handler: (*Server).simTraffic, action: "sim.traffic", summary: "Dev mode: change a simulated endpoint's traffic by hand, as someone in a cloud console would", body: "SimTraffic", status: 200},
 	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, action: "sim.health", summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }
 

@@ -23,6 +23,10 @@ type GuardianStatus struct {
 	Previous   string             `json:"previous_version,omitempty"`
 	LastHealth *modelplane.Health `json:"last_health,omitempty"`
 	LastCheck  *time.Time         `json:"last_check,omitempty"`
+	// Platform compares what the platform serves with what modelplane
+	// applied: in_sync, drifted, missing or unknown, field by field, with
+	// the time the drift was first seen.
+	Platform *modelplane.PlatformSync `json:"platform,omitempty"`
 }
 
 func (s *Server) getGuardian(c echo.Context) error {
@@ -45,7 +49,7 @@ func (s *Server) getGuardian(c echo.Context) error {
 	if err := v.Get(&g); err != nil {
 		return err
 	}
-	out.Running, out.Stable, out.Previous, out.LastHealth = true, g.Stable, g.Previous, g.LastHealth
+	out.Running, out.Stable, out.Previous, out.LastHealth, out.Platform = true, g.Stable, g.Previous, g.LastHealth, g.Platform
 	if !g.LastCheck.IsZero() {
 		out.LastCheck = &g.LastCheck
 	}

@@ -497,6 +497,10 @@ func matrixRows(fx matrixFixtures) []row {
 		{route: "POST /v1/sim/targets/:target/versions/:version/health", action: "sim.health", url: at("/v1/sim/targets/dev/versions/v1/health"),
 			body:  body(map[string]any{"model": "churn", "error_rate": 0.001}),
 			alice: allow(200), bob: allow(200), root: allow(200), audrey: deny(auditorReads), frank: deny(notGrowth)},
+		// sim.traffic (a hand change, as in a cloud console) likewise.
+		{route: "PUT /v1/sim/targets/:target/models/:model/traffic", action: "sim.traffic", url: at("/v1/sim/targets/dev/models/churn/traffic"),
+			body:  body(map[string]any{"traffic": map[string]int{}}),
+			alice: allow(200), bob: allow(200), root: allow(200), audrey: deny(auditorReads), frank: deny(notGrowth)},
 	}
 }
 
@@ -700,6 +704,7 @@ func TestTeamIsolation(t *testing.T) {
 		{"POST", "/v1/signals/drift", "drift.report", map[string]any{"model": "churn", "target": "prod", "metric": "psi", "score": 0.9}},
 		{"POST", "/v1/mcp/servers", "mcp.create", map[string]any{"name": "com.example.growth/a", "version": "1.0.0", "description": "d", "remote_url": "https://a.example.com/mcp", "owner": "o", "team": "growth", "risk_tier": "low"}},
 		{"POST", "/v1/sim/targets/prod/versions/v2/health", "sim.health", map[string]any{"model": "churn", "error_rate": 0.5}},
+		{"PUT", "/v1/sim/targets/prod/models/churn/traffic", "sim.traffic", map[string]any{"traffic": map[string]int{}}},
 	}
 	for _, m := range mutations {
 		before := len(h.audit(store.AuditFilter{Actor: "audrey", Action: "denied"}))

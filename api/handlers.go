@@ -819,3 +819,46 @@ func (s *Server) simHealth(c echo.Context) error {
 	s.audit(c, "sim_health_set", r.Model+"@"+version+" on "+target, r.Model, target, map[string]any{"health": h})
 	return c.JSON(http.StatusOK, map[string]any{"model": r.Model, "target": target, "version": version, "health": h})
 }
+
+// SimTraffic is a change made by hand on the simulated platform, as someone
+// in a cloud console would: modelplane did not apply it, so the deployment
+// guardian reports it as drift.
+type SimTraffic struct {
+	// Traffic is the new split; {} takes all traffic off the endpoint.
+	Traffic modelplane.TrafficSplit `json:"traffic"`
+	// Shadow starts a mirror nobody applied.
+	Shadow *modelplane.Shadow `json:"shadow,omitempty"`
+}
+
+func (s *Server) simTraffic(c echo.Context) error {
+	if s.Sim == nil {
+		return modelplane.Errorf(modelplane.ENotFound, "the simulator endpoint exists in dev mode only")
+	}
+	ctx := c.Request().Context()
+	var r SimTraffic
+	if err := bind(c, &r); err != nil {
+		return err
+	}
+	if r.Traffic == nil {
+		return modelplane.FieldError("traffic", "is required: the split to serve, e.g. {\"1\": 70, \"2\": 30}, or {} for none")
+	}
+	target, model := c.Param("target"), c.Param("model")
+	if _, err := s.Store.GetTarget(ctx, target); err != nil {
+		return modelplane.NotFoundAs(err, "target")
+	}
+	m, err := s.Store.GetModel(ctx, model)
+	if err != nil {
+		return modelplane.NotFoundAs(err, "model")
+	}
+	if _, err := s.authorize(c, policy.Input{Action: policy.ActionSimTraffic, Asset: modelAsset(m, nil)}); err != nil {
+		return err
+	}
+	if err := s.Sim.ChangeByHand(ctx, target, model, r.Traffic, r.Shadow); err != nil {
+		if errors.Is(err, modelplane.ErrInvalid) {
+			return modelplane.FieldError("traffic", "%s", strings.TrimPrefix(err.Error(), modelplane.ErrInvalid.Error()+": "))
+		}
+		return err
+	}
+	s.audit(c, "sim_traffic_set", model+" on "+target, model, target, map[string]any{"traffic": r.Traffic.String(), "shadow": r.Shadow})
+	return c.JSON(http.StatusOK, map[string]any{"model": model, "target": target, "traffic": r.Traffic, "shadow": r.Shadow})
+}

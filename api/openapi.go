@@ -23,6 +23,7 @@ var bodies = map[string]any{
 	"DecisionRequest":     DecisionRequest{},
 	"DriftSignal":         modelplane.DriftSignal{},
 	"SimHealth":           SimHealth{},
+	"SimTraffic":          SimTraffic{},
 	"AlertmanagerWebhook": AlertmanagerWebhook{},
 	"MCPServerRequest":    MCPServerRequest{},
 	"MCPPromotionRequest": MCPPromotionRequest{},

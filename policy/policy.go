@@ -54,6 +54,7 @@ const (
 	ActionProvenanceRead    = "provenance.read"
 	ActionScorecardRead     = "scorecard.read"
 	ActionSimHealth         = "sim.health"
+	ActionSimTraffic        = "sim.traffic"
 )
 
 // Actions lists every action; the self-test probes each of them.
@@ -64,6 +65,7 @@ var Actions = []string{
 	ActionPromotionDecide, ActionPromotionOverride, ActionMCPCreate, ActionMCPRead,
 	ActionMCPPromote, ActionMCPToolCall, ActionDriftReport, ActionAuditRead, ActionAuditExport,
 	ActionDeploymentRead, ActionProvenanceRead, ActionScorecardRead, ActionSimHealth,
+	ActionSimTraffic,
 }
 
 // Asset kinds.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -457,6 +458,108 @@ func driftCmd(f *cliFlags) *cobra.Command {
 	cmd.Flags().Float64Var(&d.Score, "score", 0, "drift score")
 	cmd.Flags().StringVar(&d.Source, "source", "cli", "who detected it")
 	return cmd
+}
+
+// simCmd drives the dev simulator the way people outside modelplane would.
+func simCmd(f *cliFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "sim", Short: "Dev mode: act on the simulated platform from outside modelplane"}
+	var model, target, shadow string
+	traffic := &cobra.Command{
+		Use:   "traffic SPLIT",
+		Short: `Change an endpoint's traffic by hand, as in a cloud console ("1=70,2=30"; "none" takes all traffic off)`,
+		Example: `  modelplane sim traffic --model churn --target prod 1=70,2=30
+  modelplane sim traffic --model churn --target prod 1=100 --shadow 2@10`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			body := map[string]any{}
+			split := modelplane.TrafficSplit{}
+			if args[0] != "none" {
+				for _, kv := range strings.Split(args[0], ",") {
+					v, w, ok := strings.Cut(kv, "=")
+					n, err := strconv.Atoi(w)
+					if !ok || v == "" || err != nil {
+						return fmt.Errorf("split: %q is not VERSION=PERCENT", kv)
+					}
+					split[v] = n
+				}
+			}
+			body["traffic"] = split
+			if shadow != "" {
+				v, p, ok := strings.Cut(shadow, "@")
+				n, err := strconv.Atoi(p)
+				if !ok || v == "" || err != nil {
+					return fmt.Errorf("--shadow: %q is not VERSION@PERCENT", shadow)
+				}
+				body["shadow"] = modelplane.Shadow{Version: v, Percent: n}
+			}
+			c, err := f.client("alice")
+			if err != nil {
+				return err
+			}
+			var out map[string]any
+			path := "/v1/sim/targets/" + url.PathEscape(target) + "/models/" + url.PathEscape(model) + "/traffic"
+			if err := c.do(cmd.Context(), http.MethodPut, path, body, &out); err != nil {
+				return err
+			}
+			printJSON(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	traffic.Flags().StringVar(&model, "model", "", "model")
+	traffic.Flags().StringVar(&target, "target", "", "target")
+	traffic.Flags().StringVar(&shadow, "shadow", "", "also mirror VERSION@PERCENT of requests")
+	_ = traffic.MarkFlagRequired("model")
+	_ = traffic.MarkFlagRequired("target")
+	cmd.AddCommand(traffic)
+	return cmd
+}
+
+// deploymentCmd shows what serves a model on a target and how the platform
+// compares with it.
+func deploymentCmd(f *cliFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "deployment MODEL TARGET",
+		Short: "What serves a model on a target, its guardian, and whether the platform still serves what was applied",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client("alice")
+			if err != nil {
+				return err
+			}
+			var g api.GuardianStatus
+			path := "/v1/deployments/" + url.PathEscape(args[1]) + "/" + url.PathEscape(args[0]) + "/guardian"
+			if err := c.do(cmd.Context(), http.MethodGet, path, nil, &g); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if !g.Running {
+				fmt.Fprintf(w, "%s on %s: no guardian (no promotion of it has finished there)\n", args[0], args[1])
+				return nil
+			}
+			fmt.Fprintf(w, "%s on %s: stable %s, previous %s\n", args[0], args[1], g.Stable, nonEmptyStr(g.Previous, "none"))
+			if p := g.Platform; p != nil {
+				fmt.Fprintf(w, "platform: %s (checked %s)", p.Status, p.CheckedAt.Format(time.RFC3339))
+				if p.FirstSeen != nil {
+					fmt.Fprintf(w, ", first seen %s", p.FirstSeen.Format(time.RFC3339))
+				}
+				fmt.Fprintln(w)
+				if p.Reason != "" {
+					fmt.Fprintf(w, "  %s\n", p.Reason)
+				}
+				for _, d := range p.Diffs {
+					fmt.Fprintf(w, "  %s: applied %s, serving %s\n", d.Field, d.Applied, d.Actual)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func nonEmptyStr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // identityNote says how a voter's identity was established, in words.

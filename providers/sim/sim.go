@@ -278,6 +278,42 @@ func (p *Provider) StopShadow(ctx context.Context, t modelplane.Target, model st
 	})
 }
 
+// ChangeByHand sets what the endpoint serves the way a person in a cloud
+// console would: no mutation id, nothing modelplane applied. An empty split
+// takes all traffic off (the endpoint serves nothing); a shadow starts a
+// mirror nobody asked for, nil leaves the mirror as it is.
+func (p *Provider) ChangeByHand(ctx context.Context, target, model string, split modelplane.TrafficSplit, shadow *modelplane.Shadow) error {
+	if len(split) > 0 {
+		if err := split.Validate(); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ep, err := loadEndpoint(tx, target, model)
+		if err != nil {
+			return err
+		}
+		for v := range split {
+			if !slices.Contains(ep.Versions, v) {
+				return invalid("version %s is not deployed on %s", v, target)
+			}
+		}
+		if shadow != nil && !slices.Contains(ep.Versions, shadow.Version) {
+			return invalid("version %s is not deployed on %s", shadow.Version, target)
+		}
+		ep.Traffic = modelplane.TrafficSplit{}
+		for v, w := range split {
+			if w > 0 {
+				ep.Traffic[v] = w
+			}
+		}
+		if shadow != nil {
+			ep.Shadow = shadow
+		}
+		return tx.Save(&ep).Error
+	})
+}
+
 // State reports the endpoint.
 func (p *Provider) State(ctx context.Context, t modelplane.Target, model string) (modelplane.EndpointState, error) {
 	if err := p.enter("State"); err != nil {
