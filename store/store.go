@@ -119,7 +119,7 @@ func (s *Store) Migrate(models ...any) error {
 
 // storeModels are the tables the versioned migrations create; CheckSchema
 // holds the database to them.
-var storeModels = []any{&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{}, &mcpServerRow{}, &mcpChannelRow{}}
+var storeModels = []any{&modelRow{}, &versionRow{}, &targetRow{}, &promotionRow{}, &deploymentRow{}, &auditRow{}, &retrainRow{}, &alertRow{}, &mcpServerRow{}, &mcpChannelRow{}, &pipelineRow{}, &settingRow{}}
 
 // Advisory lock keys (PostgreSQL): one for schema changes, one for the audit chain's tip.
 var (

@@ -19,6 +19,7 @@ func Register(r worker.Registry, a *activities.Activities) {
 	r.RegisterWorkflowWithOptions(workflows.DeploymentGuardian, workflow.RegisterOptions{Name: workflows.GuardianWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.MLflowReconcile, workflow.RegisterOptions{Name: workflows.MLflowReconcileWorkflow})
 	r.RegisterWorkflowWithOptions(workflows.MCPRevalidate, workflow.RegisterOptions{Name: activities.MCPRevalidateWorkflow})
+	r.RegisterWorkflowWithOptions(workflows.PipelineRun, workflow.RegisterOptions{Name: workflows.PipelineWorkflow})
 	r.RegisterActivity(a)
 }
 

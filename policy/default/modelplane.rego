@@ -549,3 +549,17 @@ tool_decision := {
 grant contains g if some g in tool_grant
 
 deny contains d if some d in tool_deny
+
+# ------------------------------------------------------- pipeline auto-promotion
+
+# A pipeline stage promotes itself only into the environments listed here:
+# someone who may edit a pipeline must not be able to grant themselves
+# promotions into production by setting auto.
+deny contains sprintf(
+	"auto-promotion into %s is not enabled by the policy (data.pipeline_auto_promote lists %s)",
+	[env, concat(", ", data.pipeline_auto_promote)],
+) if {
+	input.action == "promotion.start"
+	object.get(input, ["request", "auto"], false) == true
+	not env in data.pipeline_auto_promote
+}

@@ -1,0 +1,57 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/store"
+	"go.temporal.io/sdk/temporal"
+)
+
+// Freeze reads the installation's freeze switch.
+func (a *Activities) Freeze(ctx context.Context) (store.Freeze, error) {
+	return a.Store.GetFreeze(ctx)
+}
+
+// SoakInput asks whether a version still serves every target of a stage.
+type SoakInput struct {
+	Model, Version string
+	Targets        []string
+}
+
+// SoakBroken lists the targets that no longer serve the version as their
+// stable one (rolled back, or replaced): its soak there was not continuous.
+func (a *Activities) SoakBroken(ctx context.Context, in SoakInput) ([]string, error) {
+	var broken []string
+	for _, t := range in.Targets {
+		d, _, err := a.Store.GetDeployment(ctx, in.Model, t)
+		if err != nil {
+			return nil, err
+		}
+		if d.Stable != in.Version {
+			broken = append(broken, t)
+		}
+	}
+	return broken, nil
+}
+
+// StagePromotionInput is one target of a pipeline stage to promote.
+type StagePromotionInput struct {
+	Request     PromotionRequest
+	RequestedBy string
+	// Key makes the call idempotent: pipeline run, stage and target.
+	Key string
+}
+
+// PrepareStagePromotion records the promotion of one target of a pipeline
+// stage, the same way the API does; the pipeline starts it as a child.
+func (a *Activities) PrepareStagePromotion(ctx context.Context, in StagePromotionInput) (modelplane.Promotion, error) {
+	p, _, err := PreparePromotion(ctx, a.Store, a.Providers, in.Request, in.RequestedBy, in.Key)
+	var e *modelplane.Error
+	if errors.As(err, &e) && e.Code == modelplane.EConflict {
+		// Another promotion holds the pair: the stage fails rather than waits.
+		return p, temporal.NewNonRetryableApplicationError(err.Error(), "conflict", nil)
+	}
+	return p, nonRetryable(err)
+}
