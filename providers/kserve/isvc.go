@@ -49,6 +49,14 @@ type observed struct {
 	revisions         map[string]string
 	mutations         []string
 
+	// specURI and specAnn are the predictor's storageUri and version
+	// annotation. served is the version that storageUri holds by the
+	// registry, once resolve ran (State): someone may have edited the spec
+	// by hand, and then the annotations above no longer say what it runs.
+	specURI, specAnn string
+	served           string
+	resolved         bool
+
 	ready                              condition
 	latestCreated, latestReady         string
 	latestRolledout, previousRolledout string
@@ -105,6 +113,8 @@ func parseISVC(u *unstructured.Unstructured) observed {
 	if v, ok, _ := unstructured.NestedInt64(u.Object, "spec", "predictor", "canaryTrafficPercent"); ok {
 		o.canary = &v
 	}
+	o.specURI, _, _ = unstructured.NestedString(u.Object, "spec", "predictor", "model", "storageUri")
+	o.specAnn, _, _ = unstructured.NestedString(u.Object, "spec", "predictor", "annotations", AnnVersion)
 	o.observedGen, _, _ = unstructured.NestedInt64(u.Object, "status", "observedGeneration")
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
@@ -146,10 +156,41 @@ func (o observed) revisionVersions() map[string]string {
 	if o.latestRolledout != "" && m[o.latestRolledout] == "" && o.stable != "" {
 		m[o.latestRolledout] = o.stable
 	}
-	if o.current() && o.latestCreated != "" && o.specVersion() != "" {
-		m[o.latestCreated] = o.specVersion()
+	spec := o.specVersion()
+	if o.resolved {
+		spec = o.served // "" leaves a hand-made revision unattributed
+	}
+	if o.current() && o.latestCreated != "" && spec != "" {
+		m[o.latestCreated] = spec
 	}
 	return m
+}
+
+// resolve finds the version the spec's storageUri holds in the registry
+// (version → storageUri): the version annotation's, the annotations'
+// version, or else the first registered one with that artifact.
+func (o *observed) resolve(known map[string]string) {
+	if o.specURI == "" {
+		return
+	}
+	o.resolved = true
+	for _, v := range []string{o.specAnn, o.specVersion()} {
+		if v != "" && known[v] == o.specURI {
+			o.served = v
+			return
+		}
+	}
+	names := make([]string, 0, len(known))
+	for v := range known {
+		names = append(names, v)
+	}
+	sort.Strings(names)
+	for _, v := range names {
+		if known[v] == o.specURI {
+			o.served = v
+			return
+		}
+	}
 }
 
 // learnedRevisions is what to store in AnnRevisions: the mapping for every

@@ -164,6 +164,7 @@ func (p *Provider) State(ctx context.Context, t modelplane.Target, model string)
 	if err != nil || !cur.exists {
 		return st, err
 	}
+	cur.resolve(known)
 	st.Traffic, st.Busy = cur.observedTraffic()
 	return st, nil
 }
