@@ -110,6 +110,14 @@ var routes = []route{
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
+	{method: "PUT", path: "/v1/pipelines/:name", handler: (*Server).putPipeline, action: "pipeline.write", summary: "Create or replace a pipeline: stages (upstream, soak, windows, auto) of targets in waves", body: "Pipeline", status: 200},
+	{method: "GET", path: "/v1/pipelines", handler: (*Server).listPipelines, action: "pipeline.read", summary: "List the pipelines the caller may read", status: 200},
+	{method: "GET", path: "/v1/pipelines/:name", handler: (*Server).getPipeline, action: "pipeline.read", summary: "Get a pipeline", status: 200},
+	{method: "POST", path: "/v1/pipelines/:name/runs", handler: (*Server).startRun, action: "pipeline.run", summary: "Start a version through a pipeline", body: "RunRequest", status: 202},
+	{method: "GET", path: "/v1/pipelines/:name/runs/:model/:version", handler: (*Server).getRun, action: "pipeline.read", summary: "Where a version is in a pipeline: each stage's status, gate and targets' promotions", status: 200},
+	{method: "POST", path: "/v1/pipelines/:name/runs/:model/:version/stages/:stage/promote", handler: (*Server).promoteStage, action: "promotion.start", summary: "Promote a stage that waits for a person, as the caller", status: 202},
+	{method: "GET", path: "/v1/freeze", handler: (*Server).getFreeze, action: "freeze.read", summary: "The freeze switch: on, by whom, why, since when", status: 200},
+	{method: "PUT", path: "/v1/freeze", handler: (*Server).setFreeze, action: "freeze.set", summary: "Admins: stop every pipeline's new promotions at once, or let them go again", body: "FreezeRequest", status: 200},
 	{method: "PUT", path: "/v1/sim/targets/:target/models/:model/traffic", handler: (*Server).simTraffic, action: "sim.traffic", summary: "Dev mode: change a simulated endpoint's traffic by hand, as someone in a cloud console would", body: "SimTraffic", status: 200},
 	{method: "POST", path: "/v1/sim/targets/:target/versions/:version/health", handler: (*Server).simHealth, action: "sim.health", summary: "Dev mode: set a simulated version's health", body: "SimHealth", status: 200},
 }

@@ -84,7 +84,8 @@ func listing(c echo.Context) {
 func isRead(action string) bool {
 	switch action {
 	case policy.ActionModelRead, policy.ActionTargetRead, policy.ActionPromotionRead, policy.ActionMCPRead, policy.ActionAuditRead,
-		policy.ActionAuditExport, policy.ActionDeploymentRead, policy.ActionProvenanceRead, policy.ActionScorecardRead:
+		policy.ActionAuditExport, policy.ActionDeploymentRead, policy.ActionProvenanceRead, policy.ActionScorecardRead,
+		policy.ActionPipelineRead, policy.ActionFreezeRead:
 		return true
 	}
 	return false

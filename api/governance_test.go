@@ -269,7 +269,7 @@ func (r row) want(who string) cell {
 var matrixCallers = []string{"", "alice", "bob", "root", "audrey", "frank"}
 
 // reads are the actions a denial of which is not audited (nothing changed).
-var reads = []string{"model.read", "target.read", "promotion.read", "mcp.read", "deployment.read", "provenance.read", "scorecard.read", "audit.read", "audit.export"}
+var reads = []string{"model.read", "target.read", "promotion.read", "mcp.read", "deployment.read", "provenance.read", "scorecard.read", "audit.read", "audit.export", "pipeline.read", "freeze.read"}
 
 const (
 	notGrowth     = "frank is not a member of team growth"
@@ -288,6 +288,12 @@ type matrixFixtures struct {
 	decide   map[string]string // caller → ranker r1 awaiting a decision on dec-<caller>
 	override string            // ranker r1 awaiting a decision, for an admin's override
 	mcp      string            // an MCP server (version 1.0.0) of team growth
+	pipeline string            // a pipeline of team growth with a run of churn v1
+}
+
+func matrixPipeline(name string) modelplane.Pipeline {
+	return modelplane.Pipeline{Name: name, Team: "growth", Stages: []modelplane.PipelineStage{{Name: "dev",
+		Strategy: modelplane.RolloutStrategy{Type: modelplane.StrategyDirect}, Waves: []modelplane.Wave{{Targets: []string{"dev"}}}}}}
 }
 
 func setUpMatrix(h *harness) matrixFixtures {
@@ -333,6 +339,18 @@ func setUpMatrix(h *harness) matrixFixtures {
 		fx.decide[who] = h.promote("dave", ranker("dec-"+who))
 	}
 	fx.override = h.promote("dave", ranker("dec-ovr"))
+	// A pipeline of growth's with one stage on dev that waits for a person,
+	// a run of churn v1 through it, and versions for each caller's own run.
+	fx.pipeline = "fx-pipe"
+	if _, err := h.kit.Store.PutPipeline(ctx, matrixPipeline(fx.pipeline)); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range matrixCallers[1:] {
+		if _, err := h.kit.Store.CreateVersion(ctx, modelplane.Version{Model: "churn", Version: "pv-" + who, ArtifactURI: "s3://models/churn/pv", Metrics: map[string]float64{"auc": 0.9}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.must(h.call("POST", "/v1/pipelines/"+fx.pipeline+"/runs", "alice", map[string]any{"model": "churn", "version": "v1"}), 202)
 	h.waitStage(fx.approve, modelplane.StageAwaitingApproval)
 	for _, id := range fx.rollback {
 		h.waitStage(id, modelplane.StageAwaitingApproval)
@@ -497,6 +515,19 @@ func matrixRows(fx matrixFixtures) []row {
 		{route: "POST /v1/sim/targets/:target/versions/:version/health", action: "sim.health", url: at("/v1/sim/targets/dev/versions/v1/health"),
 			body:  body(map[string]any{"model": "churn", "error_rate": 0.001}),
 			alice: allow(200), bob: allow(200), root: allow(200), audrey: deny(auditorReads), frank: deny(notGrowth)},
+		// Pipelines: team growth's; running one and promoting its stage are requesters' changes.
+		requesterChange(row{route: "PUT /v1/pipelines/:name", action: "pipeline.write", url: func(who string) string { return "/v1/pipelines/p-" + who },
+			body: func(who string) any { return matrixPipeline("p-" + who) }}, 201),
+		open(row{route: "GET /v1/pipelines", action: "pipeline.read", url: at("/v1/pipelines"), check: contains("pipelines", "name", fx.pipeline, growthMember)}),
+		read(row{route: "GET /v1/pipelines/:name", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline)}),
+		requesterChange(row{route: "POST /v1/pipelines/:name/runs", action: "pipeline.run", url: at("/v1/pipelines/" + fx.pipeline + "/runs"),
+			body: func(who string) any { return map[string]any{"model": "churn", "version": "pv-" + who} }}, 202),
+		read(row{route: "GET /v1/pipelines/:name/runs/:model/:version", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline + "/runs/churn/v1")}),
+		requesterChange(row{route: "POST /v1/pipelines/:name/runs/:model/:version/stages/:stage/promote", action: "promotion.start",
+			url: at("/v1/pipelines/" + fx.pipeline + "/runs/churn/v1/stages/dev/promote")}, 202),
+		open(row{route: "GET /v1/freeze", action: "freeze.read", url: at("/v1/freeze")}),
+		{route: "PUT /v1/freeze", action: "freeze.set", url: at("/v1/freeze"), body: body(map[string]any{"on": false}),
+			alice: deny(adminOnly), bob: deny(adminOnly), root: allow(200), audrey: deny(auditorReads), frank: deny(adminOnly)},
 		// sim.traffic (a hand change, as in a cloud console) likewise.
 		{route: "PUT /v1/sim/targets/:target/models/:model/traffic", action: "sim.traffic", url: at("/v1/sim/targets/dev/models/churn/traffic"),
 			body:  body(map[string]any{"traffic": map[string]int{}}),

@@ -55,6 +55,11 @@ const (
 	ActionScorecardRead     = "scorecard.read"
 	ActionSimHealth         = "sim.health"
 	ActionSimTraffic        = "sim.traffic"
+	ActionPipelineRead      = "pipeline.read"
+	ActionPipelineWrite     = "pipeline.write"
+	ActionPipelineRun       = "pipeline.run"
+	ActionFreezeRead        = "freeze.read"
+	ActionFreezeSet         = "freeze.set"
 )
 
 // Actions lists every action; the self-test probes each of them.
@@ -65,7 +70,7 @@ var Actions = []string{
 	ActionPromotionDecide, ActionPromotionOverride, ActionMCPCreate, ActionMCPRead,
 	ActionMCPPromote, ActionMCPToolCall, ActionDriftReport, ActionAuditRead, ActionAuditExport,
 	ActionDeploymentRead, ActionProvenanceRead, ActionScorecardRead, ActionSimHealth,
-	ActionSimTraffic,
+	ActionSimTraffic, ActionPipelineRead, ActionPipelineWrite, ActionPipelineRun, ActionFreezeRead, ActionFreezeSet,
 }
 
 // Asset kinds.
@@ -73,6 +78,7 @@ const (
 	KindModel     = "model"
 	KindMCPServer = "mcp_server"
 	KindTarget    = "target"
+	KindPipeline  = "pipeline"
 )
 
 // Query is the document every question asks for.

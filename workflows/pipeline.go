@@ -286,7 +286,7 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 	return true
 }
 
-// awaitThaw waits while the installation is frozen, checking each minute.
+// awaitThaw waits while the installation is frozen, checking every 15 s.
 func (r *pipelineRun) awaitThaw(ctx workflow.Context, i int) {
 	for {
 		var f struct {
@@ -298,7 +298,7 @@ func (r *pipelineRun) awaitThaw(ctx workflow.Context, i int) {
 			return
 		}
 		r.hold(ctx, i, "freeze", fmt.Sprintf("frozen by %s: %s", f.By, f.Reason))
-		_ = workflow.Sleep(ctx, time.Minute)
+		_ = workflow.Sleep(ctx, 15*time.Second)
 	}
 }
 

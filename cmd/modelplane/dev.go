@@ -296,6 +296,13 @@ func seedDev(ctx context.Context, st *store.Store) error {
 		{Name: "prod", Provider: sim.Name, Environment: "production", GuardInterval: modelplane.Duration(5 * time.Second),
 			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.02), MaxLatencyP99Ms: f(300), MaxDrift: f(0.25)}},
 			Metrics:  modelplane.MetricBounds{Min: map[string]float64{"auc": 0.8}}},
+		// The example pipeline's (examples/pipeline): dev, then prod in two regions.
+		{Name: "dev", Provider: sim.Name, Environment: "dev", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.05), MaxLatencyP99Ms: f(500)}}},
+		{Name: "prod-eu", Provider: sim.Name, Environment: "production", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.02), MaxLatencyP99Ms: f(300), MaxDrift: f(0.25)}}},
+		{Name: "prod-us", Provider: sim.Name, Environment: "production", GuardInterval: modelplane.Duration(5 * time.Second),
+			Analysis: modelplane.Analysis{Thresholds: modelplane.Thresholds{MaxErrorRate: f(0.02), MaxLatencyP99Ms: f(300), MaxDrift: f(0.25)}}},
 	} {
 		if _, err := st.CreateTarget(ctx, t); err != nil {
 			return err
