@@ -11,6 +11,7 @@ import (
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
+	"github.com/stretchr/testify/mock"
 )
 
 // pipelineEnv is the promotion test environment with the default policy
@@ -214,5 +215,51 @@ func TestPipelineFreezeHoldsAndAFailingRegionHaltsTheWave(t *testing.T) {
 		if r.Decision == string(modelplane.PipelinePromoting) && r.Time.Before(start.Add(30*time.Minute-time.Millisecond)) { // the store keeps microseconds
 			t.Errorf("a stage started promoting at +%s, during the freeze", r.Time.Sub(start))
 		}
+	}
+}
+
+func TestPipelineWaveRollbackReturnsTheRegionsItChanged(t *testing.T) {
+	e := pipelineEnv(t, map[string]string{"eu": "staging", "us": "staging"})
+	ctx := context.Background()
+	for _, tg := range []string{"eu", "us"} {
+		target, _ := e.kit.Store.GetTarget(ctx, tg)
+		for _, v := range []string{"v1", "v2"} {
+			mv, _ := e.kit.Store.GetVersion(ctx, "churn", v)
+			if _, err := e.kit.Sim.RegisterVersion(ctx, target, mv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := e.kit.Sim.SetTraffic(ctx, target, "churn", modelplane.TrafficSplit{"v1": 100}, "seed/"+tg); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.kit.Store.PutDeployment(ctx, modelplane.Deployment{Model: "churn", Target: tg, Stable: "v1", Traffic: modelplane.TrafficSplit{"v1": 100}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.kit.Sim.SetHealth(ctx, "us", "churn", "v2", modelplane.Health{ErrorRate: 0.4, LatencyP99Ms: 40}); err != nil {
+		t.Fatal(err)
+	}
+	// The guardian of the region that succeeded is asked to roll back.
+	var asked []string
+	e.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", workflows.Rollback, mock.Anything).Return(func(_, workflowID, _, _ string, arg any) error {
+		if r, ok := arg.(workflows.RollbackRequest); ok && strings.Contains(r.Reason, "wave rolled back: us") {
+			asked = append(asked, workflowID)
+		}
+		return nil
+	})
+	canary := modelplane.RolloutStrategy{Type: modelplane.StrategyCanary, Steps: []int{50, 100}, Bake: modelplane.Duration(time.Minute), MonitorWindow: modelplane.Duration(time.Minute)}
+	p := modelplane.Pipeline{Name: "regions", Team: "growth", Stages: []modelplane.PipelineStage{
+		{Name: "regional", Auto: true, Strategy: canary, Waves: []modelplane.Wave{{Targets: []string{"eu", "us"}, MaxParallel: 1, OnFailure: modelplane.WaveRollback}}},
+	}}
+	e.SetTestTimeout(2 * time.Minute)
+	e.ExecuteWorkflow(workflows.PipelineWorkflow, workflows.PipelineRunInput{Pipeline: p, Model: "churn", Version: "v2", RequestedBy: "alice"})
+	if err := e.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != workflows.GuardianWorkflowID("churn", "eu") {
+		t.Fatalf("rollbacks asked of %v, want the guardian of churn on eu", asked)
+	}
+	if a := pipelineAudit(t, e); !strings.Contains(a, "wave_rollback:requested") {
+		t.Fatalf("audit:\n%s", a)
 	}
 }
