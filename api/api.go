@@ -110,6 +110,7 @@ var routes = []route{
 
 	{method: "POST", path: "/v1/webhooks/mlflow", handler: (*Server).mlflowWebhook, public: true, summary: "MLflow webhook (HMAC-signed, replays refused): new versions and aliases start promotions to targets whose auto_promote rules ask for them", status: 200},
 	{method: "POST", path: "/v1/alerts/alertmanager", handler: (*Server).alertmanager, action: "drift.report", summary: "Alertmanager webhook (version 4): firing alerts become drift signals", body: "AlertmanagerWebhook", status: 200},
+	{method: "POST", path: "/v1/apply", handler: (*Server).apply, action: "pipeline.write", summary: "Server-side apply of declared Models, Targets and Pipelines: a plan, field by field; dry_run writes nothing, prune deletes undeclared pipelines of the caller's teams", body: "ApplyRequest", status: 200},
 	{method: "PUT", path: "/v1/pipelines/:name", handler: (*Server).putPipeline, action: "pipeline.write", summary: "Create or replace a pipeline: stages (upstream, soak, windows, auto) of targets in waves", body: "Pipeline", status: 200},
 	{method: "GET", path: "/v1/pipelines", handler: (*Server).listPipelines, action: "pipeline.read", summary: "List the pipelines the caller may read", status: 200},
 	{method: "GET", path: "/v1/pipelines/:name", handler: (*Server).getPipeline, action: "pipeline.read", summary: "Get a pipeline", status: 200},

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"slices"
@@ -518,6 +519,11 @@ func matrixRows(fx matrixFixtures) []row {
 		// Pipelines: team growth's; running one and promoting its stage are requesters' changes.
 		requesterChange(row{route: "PUT /v1/pipelines/:name", action: "pipeline.write", url: func(who string) string { return "/v1/pipelines/p-" + who },
 			body: func(who string) any { return matrixPipeline("p-" + who) }}, 201),
+		requesterChange(row{route: "POST /v1/apply", action: "pipeline.write", url: at("/v1/apply"),
+			body: func(who string) any {
+				spec, _ := json.Marshal(matrixPipeline("ap-" + who))
+				return map[string]any{"resources": []any{map[string]any{"kind": "Pipeline", "spec": json.RawMessage(spec)}}}
+			}}, 200),
 		open(row{route: "GET /v1/pipelines", action: "pipeline.read", url: at("/v1/pipelines"), check: contains("pipelines", "name", fx.pipeline, growthMember)}),
 		read(row{route: "GET /v1/pipelines/:name", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline)}),
 		requesterChange(row{route: "POST /v1/pipelines/:name/runs", action: "pipeline.run", url: at("/v1/pipelines/" + fx.pipeline + "/runs"),

@@ -27,6 +27,7 @@ var bodies = map[string]any{
 	"Pipeline":            modelplane.Pipeline{},
 	"RunRequest":          RunRequest{},
 	"FreezeRequest":       FreezeRequest{},
+	"ApplyRequest":        ApplyRequest{},
 	"AlertmanagerWebhook": AlertmanagerWebhook{},
 	"MCPServerRequest":    MCPServerRequest{},
 	"MCPPromotionRequest": MCPPromotionRequest{},

@@ -106,6 +106,12 @@ func (s *Store) CreateModel(ctx context.Context, m modelplane.Model) (modelplane
 	return m, nil
 }
 
+// PutModel replaces a model's owner, team, risk tier and description.
+func (s *Store) PutModel(ctx context.Context, m modelplane.Model) error {
+	row := modelRow{Name: m.Name, Owner: m.Owner, Team: m.Team, RiskTier: string(m.RiskTier), Description: m.Description, DataDomain: m.DataDomain, Tags: m.Tags, CreatedAt: m.CreatedAt}
+	return s.db.WithContext(ctx).Save(&row).Error
+}
+
 func (r modelRow) domain() modelplane.Model {
 	return modelplane.Model{Name: r.Name, Owner: r.Owner, Team: r.Team, RiskTier: modelplane.RiskTier(r.RiskTier), Description: r.Description, DataDomain: r.DataDomain, Tags: r.Tags, CreatedAt: r.CreatedAt.UTC()}
 }

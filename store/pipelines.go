@@ -56,6 +56,11 @@ func (s *Store) ListPipelines(ctx context.Context) ([]modelplane.Pipeline, error
 	return out, nil
 }
 
+// DeletePipeline removes a pipeline (runs already started go on).
+func (s *Store) DeletePipeline(ctx context.Context, name string) error {
+	return s.db.WithContext(ctx).Delete(&pipelineRow{}, "name = ?", name).Error
+}
+
 // Freeze is the switch that stops new promotions everywhere at once.
 type Freeze struct {
 	On     bool      `json:"on"`

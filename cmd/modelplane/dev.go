@@ -107,7 +107,7 @@ func printDev(cmd *cobra.Command, b devBanner, took time.Duration) {
 	} else {
 		fmt.Fprintf(out, "  Data            %s/ (temporal.db, modelplane.db)\n", b.dataDir)
 	}
-	fmt.Fprintf(out, "  Targets         staging, prod (simulated provider)\n\n")
+	fmt.Fprintf(out, "  Targets         staging, prod, dev, prod-eu, prod-us (simulated provider)\n\n")
 	fmt.Fprint(out, "  Dev users: API token (also in ")
 	fmt.Fprint(out, orMemory(b.tokensPath), ") and sign-in password for the console and Web UI (also in ", orMemory(b.passwordsPath), "):\n")
 	for _, t := range b.tokens {

@@ -28,7 +28,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	f := &cliFlags{}
-	client := []*cobra.Command{promoteCmd(f), voteCmd(f, "approve"), voteCmd(f, "reject"), rollbackCmd(f), decideCmd(f), statusCmd(f), modelsCmd(f), driftCmd(f), simCmd(f), deploymentCmd(f), pipelineCmd(f), freezeCmd(f)}
+	client := []*cobra.Command{promoteCmd(f), voteCmd(f, "approve"), voteCmd(f, "reject"), rollbackCmd(f), decideCmd(f), statusCmd(f), modelsCmd(f), driftCmd(f), simCmd(f), deploymentCmd(f), pipelineCmd(f), freezeCmd(f), applyCmd(f, false), applyCmd(f, true), getCmd(f)}
 	for _, c := range client {
 		f.add(c)
 	}

@@ -5,45 +5,18 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/workflows"
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 )
 
-// pipelineCmd defines pipelines, runs versions through them and promotes
-// the stages that wait for a person.
+// pipelineCmd runs versions through pipelines and promotes the stages that
+// wait for a person.
 func pipelineCmd(f *cliFlags) *cobra.Command {
-	cmd := &cobra.Command{Use: "pipeline", Short: "Pipelines: stages of targets in waves, dev → staging → prod"}
-	var file string
-	put := &cobra.Command{
-		Use:   "put -f FILE",
-		Short: "Create or replace a pipeline from a YAML (or JSON) file",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := readPipeline(file)
-			if err != nil {
-				return err
-			}
-			c, err := f.client("alice")
-			if err != nil {
-				return err
-			}
-			var out modelplane.Pipeline
-			if err := c.do(cmd.Context(), http.MethodPut, "/v1/pipelines/"+url.PathEscape(p.Name), p, &out); err != nil {
-				return fmt.Errorf("%s: %w", file, err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "pipeline %s (team %s): %d stages\n", out.Name, out.Team, len(out.Stages))
-			return nil
-		},
-	}
-	put.Flags().StringVarP(&file, "file", "f", "", "pipeline file")
-	_ = put.MarkFlagRequired("file")
-
+	cmd := &cobra.Command{Use: "pipeline", Short: "Run versions through pipelines (declare them with modelplane apply)"}
 	var hotfix string
 	run := &cobra.Command{
 		Use:   "run PIPELINE MODEL VERSION",
@@ -116,24 +89,8 @@ func pipelineCmd(f *cliFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(put, run, status, promote)
+	cmd.AddCommand(run, status, promote)
 	return cmd
-}
-
-// readPipeline reads a pipeline file, naming the file in every error.
-func readPipeline(file string) (modelplane.Pipeline, error) {
-	var p modelplane.Pipeline
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return p, err
-	}
-	if err := yaml.UnmarshalStrict(data, &p); err != nil {
-		return p, fmt.Errorf("%s: %w", file, err)
-	}
-	if err := p.Validate(); err != nil {
-		return p, fmt.Errorf("%s: %w", file, err)
-	}
-	return p, nil
 }
 
 func runOver(v workflows.PipelineRunView) bool {

@@ -37,24 +37,37 @@ func TestDevPipeline(t *testing.T) {
 		}
 		return out
 	}
-	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models", tok["alice"], map[string]any{"name": "churn", "owner": "o@example.com", "team": "growth", "risk_tier": "low"}, nil); st != 201 {
-		t.Fatalf("create model: %d", st)
-	}
-	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/churn/versions", tok["alice"], map[string]any{"version": "1", "artifact_uri": "s3://m/1", "metrics": map[string]float64{"auc": 0.9}}, nil); st != 201 {
-		t.Fatalf("create version: %d", st)
-	}
-	// A bad file is refused naming the file and the field.
-	if out, err := cli("alice", "pipeline", "put", "-f", writeFile(t, dir, "bad.yaml", "name: bad\nteam: growth\nstages:\n  - name: dev\n    waves: [{targets: [dev], on_failure: retry}]\n    strategy: {type: direct}\n")); err == nil ||
-		!strings.Contains(out, "bad.yaml") || !strings.Contains(out, "stages[0].waves[0].on_failure") {
+	// A bad file is refused naming the file, the line and the field.
+	bad := writeFile(t, dir, "bad.yaml", "kind: Pipeline\nname: bad\nteam: growth\nstages:\n  - name: dev\n    strategy: {type: direct}\n    waves:\n      - targets: [dev]\n        on_failure: retry\n")
+	if out, err := cli("alice", "apply", "-f", bad); err == nil || !strings.Contains(out, "bad.yaml:9: stages[0].waves[0].on_failure") {
 		t.Fatalf("a bad pipeline file: %v\n%s", err, out)
 	}
-	must("alice", "pipeline", "put", "-f", "../../examples/pipeline/release.yaml")
-	if id := strings.TrimSpace(must("alice", "pipeline", "run", "release", "churn", "1")); id != workflows.PipelineRunID("release", "churn", "1") {
+	// The example: the model and the pipeline, as alice; twice changes nothing.
+	if out := must("alice", "apply", "-f", "../../examples/pipeline/"); !strings.Contains(out, "2 to create, 0 to change, 0 to delete, 0 unchanged") {
+		t.Fatalf("apply:\n%s", out)
+	}
+	if out := must("alice", "diff", "-f", "../../examples/pipeline/"); !strings.Contains(out, "0 to create, 0 to change, 0 to delete, 2 unchanged") {
+		t.Fatalf("diff after apply:\n%s", out)
+	}
+	// The targets are what dev seeded; alice may not change targets.
+	if out := must("admin", "apply", "-f", "../../examples/pipeline/targets", "--dry-run"); !strings.Contains(out, "0 to create, 0 to change, 0 to delete, 5 unchanged") {
+		t.Fatalf("the example targets differ from dev's:\n%s", out)
+	}
+	if out, err := cli("alice", "apply", "-f", "../../examples/pipeline/targets"); err == nil || !strings.Contains(out, "only admins may change it") {
+		t.Fatalf("alice applied targets: %v\n%s", err, out)
+	}
+	if out := must("alice", "get", "pipeline", "release"); !strings.Contains(out, "kind: Pipeline") || !strings.Contains(out, "max_parallel: 1") {
+		t.Fatalf("get pipeline:\n%s", out)
+	}
+	if st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/models/ranker/versions", tok["alice"], map[string]any{"version": "1", "artifact_uri": "s3://m/1", "metrics": map[string]float64{"auc": 0.9}}, nil); st != 201 {
+		t.Fatalf("create version: %d", st)
+	}
+	if id := strings.TrimSpace(must("alice", "pipeline", "run", "release", "ranker", "1")); id != workflows.PipelineRunID("release", "ranker", "1") {
 		t.Fatalf("run id %q", id)
 	}
 	run := func() workflows.PipelineRunView {
 		var v workflows.PipelineRunView
-		testkit.HTTPJSON(t, "GET", apiURL+"/v1/pipelines/release/runs/churn/1", tok["alice"], nil, &v)
+		testkit.HTTPJSON(t, "GET", apiURL+"/v1/pipelines/release/runs/ranker/1", tok["alice"], nil, &v)
 		return v
 	}
 	stage := func(v workflows.PipelineRunView, name string) workflows.StageRun {
@@ -74,10 +87,10 @@ func TestDevPipeline(t *testing.T) {
 		t.Fatalf("dev %s at %v, staging %s at %v: staging must follow dev's 20 s soak", dev1.Status, dev1.VerifiedAt, stg.Status, stg.VerifiedAt)
 	}
 	// bob approves but may not start promotions; alice promotes the stage.
-	if out, err := cli("bob", "pipeline", "promote", "release", "churn", "1", "prod"); err == nil || !strings.Contains(out, "403") && !strings.Contains(out, "denied") {
+	if out, err := cli("bob", "pipeline", "promote", "release", "ranker", "1", "prod"); err == nil || !strings.Contains(out, "403") && !strings.Contains(out, "denied") {
 		t.Fatalf("bob promoted prod: %v\n%s", err, out)
 	}
-	must("alice", "pipeline", "promote", "release", "churn", "1", "prod")
+	must("alice", "pipeline", "promote", "release", "ranker", "1", "prod")
 	regionWaits := func(target string) string {
 		var id string
 		testkit.WaitFor(t, target+" awaits approval", 60*time.Second, func() bool {
@@ -109,12 +122,12 @@ func TestDevPipeline(t *testing.T) {
 	testkit.WaitFor(t, "prod verified", 90*time.Second, func() bool { return stage(run(), "prod").Status == modelplane.PipelineVerified })
 	for _, tg := range []string{"dev", "staging", "prod-eu", "prod-us"} {
 		var dep modelplane.Deployment
-		testkit.HTTPJSON(t, "GET", apiURL+"/v1/deployments/"+tg+"/churn", tok["alice"], nil, &dep)
+		testkit.HTTPJSON(t, "GET", apiURL+"/v1/deployments/"+tg+"/ranker", tok["alice"], nil, &dep)
 		if dep.Stable != "1" {
 			t.Errorf("%s serves %q, want 1", tg, dep.Stable)
 		}
 	}
-	if out := must("alice", "pipeline", "status", "release", "churn", "1"); !strings.Contains(out, "prod         verified") {
+	if out := must("alice", "pipeline", "status", "release", "ranker", "1"); !strings.Contains(out, "prod         verified") {
 		t.Fatalf("pipeline status:\n%s", out)
 	}
 }
