@@ -263,3 +263,32 @@ func TestPipelineWaveRollbackReturnsTheRegionsItChanged(t *testing.T) {
 		t.Fatalf("audit:\n%s", a)
 	}
 }
+
+func TestPipelineHotfixSkipsSoakAndSaysWhy(t *testing.T) {
+	e := pipelineEnv(t, map[string]string{"dev": "dev", "staging": "staging"})
+	direct := modelplane.RolloutStrategy{Type: modelplane.StrategyDirect, MonitorWindow: modelplane.Duration(time.Minute)}
+	p := modelplane.Pipeline{Name: "fast", Team: "growth", Stages: []modelplane.PipelineStage{
+		{Name: "dev", Auto: true, Strategy: direct, Waves: []modelplane.Wave{{Targets: []string{"dev"}}}},
+		{Name: "staging", Upstream: []string{"dev"}, Soak: modelplane.Duration(24 * time.Hour), Auto: true, Strategy: direct, Waves: []modelplane.Wave{{Targets: []string{"staging"}}}},
+	}}
+	e.SetTestTimeout(time.Minute)
+	e.ExecuteWorkflow(workflows.PipelineWorkflow, workflows.PipelineRunInput{Pipeline: p, Model: "churn", Version: "v1", RequestedBy: "alice", Hotfix: "CVE in the tokenizer"})
+	var view workflows.PipelineRunView
+	if err := e.GetWorkflowResult(&view); err != nil {
+		t.Fatal(err)
+	}
+	dev, stg := stageOf(view, "dev"), stageOf(view, "staging")
+	if stg.Status != modelplane.PipelineVerified || stg.VerifiedAt.Sub(*dev.VerifiedAt) > time.Hour {
+		t.Fatalf("staging %s, %s after dev: the hotfix did not skip the 24 h soak", stg.Status, stg.VerifiedAt.Sub(*dev.VerifiedAt))
+	}
+	recs, _ := e.kit.Store.ListAudit(context.Background(), store.AuditFilter{Model: "churn", Action: modelplane.AuditPipelineGate})
+	found := false
+	for _, r := range recs {
+		if r.Decision == "bypassed" && r.Details["hotfix"] == "CVE in the tokenizer" && r.Actor == "alice" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no audited bypass naming the hotfix reason:\n%s", pipelineAudit(t, e))
+	}
+}
