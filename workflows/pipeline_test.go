@@ -156,8 +156,10 @@ func TestPipelineFlowsThroughStagesWithSoakAndAPersonForProduction(t *testing.T)
 	}
 }
 
-func TestPipelineFreezeHoldsAndAFailingRegionHaltsTheWave(t *testing.T) {
-	e := pipelineEnv(t, map[string]string{"eu": "staging", "us": "staging", "later": "staging"})
+// regions serves v1 on the simulated targets eu and us, with v2 deployed
+// beside it; region 2 (us) serves v2 badly, so its canary's analysis fails.
+func (e *env) regions(t *testing.T) {
+	t.Helper()
 	ctx := context.Background()
 	for _, tg := range []string{"eu", "us"} {
 		target, _ := e.kit.Store.GetTarget(ctx, tg)
@@ -174,10 +176,15 @@ func TestPipelineFreezeHoldsAndAFailingRegionHaltsTheWave(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Region 2 serves v2 badly: its canary's analysis fails and it rolls back.
 	if err := e.kit.Sim.SetHealth(ctx, "us", "churn", "v2", modelplane.Health{ErrorRate: 0.4, LatencyP99Ms: 40}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestPipelineFreezeHoldsAndAFailingRegionHaltsTheWave(t *testing.T) {
+	e := pipelineEnv(t, map[string]string{"eu": "staging", "us": "staging", "later": "staging"})
+	ctx := context.Background()
+	e.regions(t)
 	if err := e.kit.Store.SetFreeze(ctx, store.Freeze{On: true, By: "root", Reason: "quarter close"}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,25 +227,7 @@ func TestPipelineFreezeHoldsAndAFailingRegionHaltsTheWave(t *testing.T) {
 
 func TestPipelineWaveRollbackReturnsTheRegionsItChanged(t *testing.T) {
 	e := pipelineEnv(t, map[string]string{"eu": "staging", "us": "staging"})
-	ctx := context.Background()
-	for _, tg := range []string{"eu", "us"} {
-		target, _ := e.kit.Store.GetTarget(ctx, tg)
-		for _, v := range []string{"v1", "v2"} {
-			mv, _ := e.kit.Store.GetVersion(ctx, "churn", v)
-			if _, err := e.kit.Sim.RegisterVersion(ctx, target, mv); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := e.kit.Sim.SetTraffic(ctx, target, "churn", modelplane.TrafficSplit{"v1": 100}, "seed/"+tg); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.kit.Store.PutDeployment(ctx, modelplane.Deployment{Model: "churn", Target: tg, Stable: "v1", Traffic: modelplane.TrafficSplit{"v1": 100}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.kit.Sim.SetHealth(ctx, "us", "churn", "v2", modelplane.Health{ErrorRate: 0.4, LatencyP99Ms: 40}); err != nil {
-		t.Fatal(err)
-	}
+	e.regions(t)
 	// The guardian of the region that succeeded is asked to roll back.
 	var asked []string
 	e.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", workflows.Rollback, mock.Anything).Return(func(_, workflowID, _, _ string, arg any) error {
