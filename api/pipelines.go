@@ -149,12 +149,13 @@ func (s *Server) startRun(c echo.Context) error {
 	id := workflows.PipelineRunID(p.Name, r.Model, r.Version)
 	in := workflows.PipelineRunInput{Pipeline: p, Model: r.Model, Version: r.Version, RequestedBy: caller(c).Name, Hotfix: r.Hotfix}
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue(),
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		// A finished run may run again (after a failed stage, say); a running one may not.
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		StaticSummary:            "Pipeline " + p.Name + ": " + r.Model + " " + r.Version + " requested by " + caller(c).Name}, workflows.PipelineWorkflow, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return modelplane.Errorf(modelplane.EConflict, "%s %s has already been through pipeline %s (run %s)", r.Model, r.Version, p.Name, id)
+		return modelplane.Errorf(modelplane.EConflict, "%s %s is already running through pipeline %s (run %s)", r.Model, r.Version, p.Name, id)
 	}
 	if err != nil {
 		return err

@@ -288,6 +288,12 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 
 // awaitThaw waits while the installation is frozen, checking every 15 s.
 func (r *pipelineRun) awaitThaw(ctx workflow.Context, i int) {
+	held := false
+	defer func() {
+		if held {
+			r.view.Stages[i].Note = "" // thawed: the stage no longer waits for it
+		}
+	}()
 	for {
 		var f struct {
 			On     bool   `json:"on"`
@@ -297,6 +303,7 @@ func (r *pipelineRun) awaitThaw(ctx workflow.Context, i int) {
 		if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Freeze).Get(ctx, &f); err != nil || !f.On {
 			return
 		}
+		held = true
 		r.hold(ctx, i, "freeze", fmt.Sprintf("frozen by %s: %s", f.By, f.Reason))
 		_ = workflow.Sleep(ctx, 15*time.Second)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
 	"github.com/stretchr/testify/mock"
+	sdkworker "go.temporal.io/sdk/worker"
 )
 
 // pipelineEnv is the promotion test environment with the default policy
@@ -19,6 +20,10 @@ import (
 func pipelineEnv(t *testing.T, targets map[string]string) *env {
 	t.Helper()
 	e := newEnv(t, modelplane.RiskLow)
+	// A run drives a dozen child workflows in one test environment: on a
+	// busy runner with -race a task may wait for the CPU longer than the
+	// 1 s deadlock detector allows, without any deadlock.
+	e.SetWorkerOptions(sdkworker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	eng, err := policy.New("")
 	if err != nil {
 		t.Fatal(err)
