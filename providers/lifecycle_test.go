@@ -70,6 +70,22 @@ func newLifecycle(t *testing.T, p platform) *lifecycle {
 
 func f(v float64) *float64 { return &v }
 
+// awaitInRealTime is AwaitOp polling the stand-in for up to 10 s of real
+// time within one attempt, for time-skipping environments.
+func awaitInRealTime(kit *testkit.Kit) func(context.Context, activities.OpInput) (modelplane.OpStatus, error) {
+	return func(ctx context.Context, in activities.OpInput) (modelplane.OpStatus, error) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := kit.Activities.AwaitOp(ctx, in)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != activities.ErrOpPending || time.Now().After(deadline) {
+				return st, err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 // promote runs one promotion to completion in a time-skipping environment.
 func (l *lifecycle) promote(t *testing.T, version string, s modelplane.RolloutStrategy) modelplane.Promotion {
 	t.Helper()
@@ -94,17 +110,7 @@ func (l *lifecycle) promote(t *testing.T, version string, s modelplane.RolloutSt
 	// loop above all) settle in real time: without a real wait inside each
 	// poll, the backoff's hours of virtual time pass in seconds of real time
 	// and a slow -race run gives up on an operation that was about to finish.
-	env.OnActivity("AwaitOp", mock.Anything, mock.Anything).Return(func(ctx context.Context, in activities.OpInput) (modelplane.OpStatus, error) {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			st, err := l.kit.Activities.AwaitOp(ctx, in)
-			var app *temporal.ApplicationError
-			if !errors.As(err, &app) || app.Type() != activities.ErrOpPending || time.Now().After(deadline) {
-				return st, err
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	env.OnActivity("AwaitOp", mock.Anything, mock.Anything).Return(awaitInRealTime(l.kit))
 	ctx := context.Background()
 	s, err := s.Normalize()
 	if err != nil {
