@@ -114,6 +114,7 @@ var routes = []route{
 	{method: "PUT", path: "/v1/pipelines/:name", handler: (*Server).putPipeline, action: "pipeline.write", summary: "Create or replace a pipeline: stages (upstream, soak, windows, auto) of targets in waves", body: "Pipeline", status: 200},
 	{method: "GET", path: "/v1/pipelines", handler: (*Server).listPipelines, action: "pipeline.read", summary: "List the pipelines the caller may read", status: 200},
 	{method: "GET", path: "/v1/pipelines/:name", handler: (*Server).getPipeline, action: "pipeline.read", summary: "Get a pipeline", status: 200},
+	{method: "GET", path: "/v1/pipelines/:name/versions", handler: (*Server).pipelineVersions, action: "pipeline.read", summary: "Which version of each model every stage last verified, and when", status: 200},
 	{method: "POST", path: "/v1/pipelines/:name/runs", handler: (*Server).startRun, action: "pipeline.run", summary: "Start a version through a pipeline", body: "RunRequest", status: 202},
 	{method: "GET", path: "/v1/pipelines/:name/runs/:model/:version", handler: (*Server).getRun, action: "pipeline.read", summary: "Where a version is in a pipeline: each stage's status, gate and targets' promotions", status: 200},
 	{method: "POST", path: "/v1/pipelines/:name/runs/:model/:version/stages/:stage/promote", handler: (*Server).promoteStage, action: "promotion.start", summary: "Promote a stage that waits for a person, as the caller", status: 202},

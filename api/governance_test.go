@@ -526,6 +526,7 @@ func matrixRows(fx matrixFixtures) []row {
 			}}, 200),
 		open(row{route: "GET /v1/pipelines", action: "pipeline.read", url: at("/v1/pipelines"), check: contains("pipelines", "name", fx.pipeline, growthMember)}),
 		read(row{route: "GET /v1/pipelines/:name", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline)}),
+		read(row{route: "GET /v1/pipelines/:name/versions", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline + "/versions")}),
 		requesterChange(row{route: "POST /v1/pipelines/:name/runs", action: "pipeline.run", url: at("/v1/pipelines/" + fx.pipeline + "/runs"),
 			body: func(who string) any { return map[string]any{"model": "churn", "version": "pv-" + who} }}, 202),
 		read(row{route: "GET /v1/pipelines/:name/runs/:model/:version", action: "pipeline.read", url: at("/v1/pipelines/" + fx.pipeline + "/runs/churn/v1")}),

@@ -107,6 +107,47 @@ func (s *Server) listPipelines(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"pipelines": out})
 }
 
+// StageVersions is which version of each model a stage last verified, and when.
+type StageVersions struct {
+	Stage    string            `json:"stage"`
+	Verified []VerifiedVersion `json:"verified"`
+}
+
+// VerifiedVersion is one model's last verified version in a stage.
+type VerifiedVersion struct {
+	Model   string    `json:"model"`
+	Version string    `json:"version"`
+	At      time.Time `json:"at"`
+}
+
+// pipelineVersions says which version is verified where, across runs, from
+// the audit trail's stage records (newest first, so the first seen wins).
+func (s *Server) pipelineVersions(c echo.Context) error {
+	p, err := s.readPipeline(c, policy.ActionPipelineRead)
+	if err != nil {
+		return err
+	}
+	recs, err := s.Store.ListAudit(c.Request().Context(), store.AuditFilter{Action: modelplane.AuditPipelineStage, Decision: string(modelplane.PipelineVerified), Newest: true, Limit: 5000})
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	byStage := map[string][]VerifiedVersion{}
+	for _, r := range recs {
+		stage, _ := r.Details["stage"].(string)
+		if r.Details["pipeline"] != p.Name || stage == "" || seen[stage+"\x00"+r.Model] {
+			continue
+		}
+		seen[stage+"\x00"+r.Model] = true
+		byStage[stage] = append(byStage[stage], VerifiedVersion{Model: r.Model, Version: r.Version, At: r.Time})
+	}
+	out := make([]StageVersions, 0, len(p.Stages))
+	for _, st := range p.Stages {
+		out = append(out, StageVersions{Stage: st.Name, Verified: append([]VerifiedVersion{}, byStage[st.Name]...)})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"pipeline": p.Name, "stages": out})
+}
+
 // RunRequest starts a version through a pipeline.
 type RunRequest struct {
 	Model   string `json:"model"`

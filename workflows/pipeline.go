@@ -143,14 +143,16 @@ func (r *pipelineRun) flush(ctx workflow.Context) {
 	}
 }
 
+// set moves stage i to st once the audit has it, so what the status query
+// shows is always on record.
 func (r *pipelineRun) set(ctx workflow.Context, i int, st modelplane.StageStatus, note string) {
-	r.view.Stages[i].Status, r.view.Stages[i].Note = st, note
-	details := map[string]any{"pipeline": r.in.Pipeline.Name}
+	details := map[string]any{"pipeline": r.in.Pipeline.Name, "stage": r.view.Stages[i].Name}
 	if note != "" {
 		details["note"] = note
 	}
 	r.record(ctx, modelplane.AuditPipelineStage, "system", string(st), r.view.Stages[i].Name, details)
 	r.flush(ctx)
+	r.view.Stages[i].Status, r.view.Stages[i].Note = st, note
 }
 
 // stage runs stage i from waiting to verified, failed or skipped.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/workflows"
 	"github.com/spf13/cobra"
 )
@@ -89,7 +90,33 @@ func pipelineCmd(f *cliFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(run, status, promote)
+	versions := &cobra.Command{
+		Use:   "versions PIPELINE",
+		Short: "Which version of each model every stage of a pipeline last verified, and when",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client("alice")
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Stages []api.StageVersions `json:"stages"`
+			}
+			if err := c.do(cmd.Context(), http.MethodGet, "/v1/pipelines/"+url.PathEscape(args[0])+"/versions", nil, &out); err != nil {
+				return err
+			}
+			for _, st := range out.Stages {
+				if len(st.Verified) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %-12s (nothing verified yet)\n", st.Stage)
+				}
+				for _, v := range st.Verified {
+					fmt.Fprintf(cmd.OutOrStdout(), "  %-12s %s %s at %s\n", st.Stage, v.Model, v.Version, v.At.Format(time.RFC3339))
+				}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(run, status, promote, versions)
 	return cmd
 }
 

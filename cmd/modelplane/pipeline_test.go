@@ -130,4 +130,8 @@ func TestDevPipeline(t *testing.T) {
 	if out := must("alice", "pipeline", "status", "release", "ranker", "1"); !strings.Contains(out, "prod         verified") {
 		t.Fatalf("pipeline status:\n%s", out)
 	}
+	// Across runs: which version each stage verified.
+	if out := must("alice", "pipeline", "versions", "release"); !strings.Contains(out, "prod         ranker 1") || !strings.Contains(out, "dev          ranker 1") {
+		t.Fatalf("pipeline versions:\n%s", out)
+	}
 }
