@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/store"
@@ -54,4 +55,30 @@ func (a *Activities) PrepareStagePromotion(ctx context.Context, in StagePromotio
 		return p, temporal.NewNonRetryableApplicationError(err.Error(), "conflict", nil)
 	}
 	return p, nonRetryable(err)
+}
+
+// SoakMark names a version's soak in a pipeline's stages.
+type SoakMark struct {
+	Pipeline, Model, Version string
+	Stages                   []string
+	Until                    time.Time
+}
+
+// BeginSoak records that a version soaks in stages until a time.
+func (a *Activities) BeginSoak(ctx context.Context, in SoakMark) error {
+	return a.Store.BeginSoak(ctx, in.Pipeline, in.Model, in.Stages, store.Soak{Version: in.Version, Until: in.Until})
+}
+
+// EndSoak forgets the version's soak.
+func (a *Activities) EndSoak(ctx context.Context, in SoakMark) error {
+	return a.Store.EndSoak(ctx, in.Pipeline, in.Model, in.Version, in.Stages)
+}
+
+// SoakingIn reports another version soaking in the stage (Stages[0]).
+func (a *Activities) SoakingIn(ctx context.Context, in SoakMark) (store.Soak, error) {
+	k, ok, err := a.Store.GetSoak(ctx, in.Pipeline, in.Model, in.Stages[0])
+	if err != nil || !ok || k.Version == in.Version {
+		return store.Soak{}, err
+	}
+	return k, nil
 }

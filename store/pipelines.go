@@ -96,3 +96,61 @@ func (s *Store) SetFreeze(ctx context.Context, f Freeze) error {
 	}
 	return s.db.WithContext(ctx).Save(&settingRow{Key: freezeKey, Doc: string(doc), UpdatedAt: f.Since}).Error
 }
+
+// Soak is a version soaking in a stage of a pipeline: while it does, other
+// versions of the model wait before entering that stage (their promotion
+// would end its soak).
+type Soak struct {
+	Version string    `json:"version"`
+	Until   time.Time `json:"until"`
+}
+
+func soakKey(pipeline, model, stage string) string {
+	return "soak/" + pipeline + "/" + model + "/" + stage
+}
+
+// BeginSoak records version soaking in stages until a time.
+func (s *Store) BeginSoak(ctx context.Context, pipeline, model string, stages []string, k Soak) error {
+	doc, err := json.Marshal(k)
+	if err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, st := range stages {
+			if err := tx.Save(&settingRow{Key: soakKey(pipeline, model, st), Doc: string(doc), UpdatedAt: time.Now().UTC()}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EndSoak forgets version's soak in stages (a later version's stays).
+func (s *Store) EndSoak(ctx context.Context, pipeline, model, version string, stages []string) error {
+	for _, st := range stages {
+		k, ok, err := s.GetSoak(ctx, pipeline, model, st)
+		if err != nil {
+			return err
+		}
+		if ok && k.Version == version {
+			if err := s.db.WithContext(ctx).Delete(&settingRow{}, "key = ?", soakKey(pipeline, model, st)).Error; err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// GetSoak reads what soaks in a stage, if anything.
+func (s *Store) GetSoak(ctx context.Context, pipeline, model, stage string) (Soak, bool, error) {
+	var row settingRow
+	err := s.db.WithContext(ctx).First(&row, "key = ?", soakKey(pipeline, model, stage)).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Soak{}, false, nil
+	}
+	if err != nil {
+		return Soak{}, false, err
+	}
+	var k Soak
+	return k, true, json.Unmarshal([]byte(row.Doc), &k)
+}

@@ -245,13 +245,20 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 					targets = append(targets, t.Target)
 				}
 			}
-			if wait := since.Add(s.Soak.D()).Sub(workflow.Now(ctx)); wait > 0 {
-				r.hold(ctx, i, "soak", fmt.Sprintf("soaking in %s until %s", strings.Join(s.Upstream, ", "), since.Add(s.Soak.D()).Format(time.RFC3339)))
+			until := since.Add(s.Soak.D())
+			mark := activities.SoakMark{Pipeline: r.in.Pipeline.Name, Model: r.in.Model, Version: r.in.Version, Stages: s.Upstream, Until: until}
+			if wait := until.Sub(workflow.Now(ctx)); wait > 0 {
+				// Said in the store, so newer versions wait before entering
+				// the stages this one soaks in (their promotion would end it).
+				_ = workflow.ExecuteActivity(withActivity(ctx, 5), acts.BeginSoak, mark).Get(ctx, nil)
+				r.hold(ctx, i, "soak", fmt.Sprintf("soaking in %s until %s", strings.Join(s.Upstream, ", "), until.Format(time.RFC3339)))
 				_ = workflow.Sleep(ctx, wait)
 			}
 			var broken []string
 			in := activities.SoakInput{Model: r.in.Model, Version: r.in.Version, Targets: targets}
-			if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.SoakBroken, in).Get(ctx, &broken); err != nil {
+			err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.SoakBroken, in).Get(ctx, &broken)
+			_ = workflow.ExecuteActivity(withActivity(ctx, 5), acts.EndSoak, mark).Get(ctx, nil)
+			if err != nil {
 				r.set(ctx, i, modelplane.PipelineFailed, "soak could not be checked: "+errText(err))
 				return false
 			}
@@ -270,6 +277,7 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 			r.promoted[name] = r.system()
 			r.record(ctx, modelplane.AuditPipelineGate, "system", "passed", name, map[string]any{"gate": "auto_promotion", "policy": d.ID})
 			r.flush(ctx)
+			r.awaitOtherSoak(ctx, i)
 			return true
 		}
 		why := "the policy does not enable auto-promotion here"
@@ -285,7 +293,32 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 	_ = workflow.Await(ctx, func() bool { return r.promoted[name].Name != "" })
 	r.record(ctx, modelplane.AuditPipelineGate, r.promoted[name].Name, "passed", name, map[string]any{"gate": "promotion"})
 	r.flush(ctx)
+	r.awaitOtherSoak(ctx, i)
 	return true
+}
+
+// awaitOtherSoak holds stage i while another version of the model soaks
+// in it on the way to a later stage: promoting this one now would end that
+// soak, and a steady stream of candidates would keep any from passing. The
+// wait ends with that soak (and a minute for its own check).
+func (r *pipelineRun) awaitOtherSoak(ctx workflow.Context, i int) {
+	name := r.in.Pipeline.Stages[i].Name
+	for {
+		var k struct {
+			Version string    `json:"version"`
+			Until   time.Time `json:"until"`
+		}
+		mark := activities.SoakMark{Pipeline: r.in.Pipeline.Name, Model: r.in.Model, Version: r.in.Version, Stages: []string{name}}
+		if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.SoakingIn, mark).Get(ctx, &k); err != nil || k.Version == "" {
+			return
+		}
+		wait := k.Until.Add(time.Minute).Sub(workflow.Now(ctx))
+		if wait <= 0 {
+			return
+		}
+		r.hold(ctx, i, "soak", fmt.Sprintf("waits: version %s soaks in %s until %s", k.Version, name, k.Until.Format(time.RFC3339)))
+		_ = workflow.Sleep(ctx, min(wait, 15*time.Second))
+	}
 }
 
 // awaitThaw waits while the installation is frozen, checking every 15 s.

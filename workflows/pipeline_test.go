@@ -286,3 +286,42 @@ func TestPipelineHotfixSkipsSoakAndSaysWhy(t *testing.T) {
 		t.Fatalf("no audited bypass naming the hotfix reason:\n%s", pipelineAudit(t, e))
 	}
 }
+
+func TestPipelineNewCandidatesWaitWhileAnotherVersionSoaks(t *testing.T) {
+	e := pipelineEnv(t, map[string]string{"dev": "dev", "staging": "staging"})
+	ctx := context.Background()
+	// v0 soaks in dev on its way to staging (another run) for two more hours.
+	start := e.Now()
+	if err := e.kit.Store.BeginSoak(ctx, "release", "churn", []string{"dev"}, store.Soak{Version: "v0", Until: start.Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	direct := modelplane.RolloutStrategy{Type: modelplane.StrategyDirect, MonitorWindow: modelplane.Duration(time.Minute)}
+	p := modelplane.Pipeline{Name: "release", Team: "growth", Stages: []modelplane.PipelineStage{
+		{Name: "dev", Auto: true, Strategy: direct, Waves: []modelplane.Wave{{Targets: []string{"dev"}}}},
+		{Name: "staging", Upstream: []string{"dev"}, Soak: modelplane.Duration(time.Hour), Auto: true, Strategy: direct, Waves: []modelplane.Wave{{Targets: []string{"staging"}}}},
+	}}
+	// Midway through v1's own soak in dev, the store says so; afterwards it does not.
+	var during store.Soak
+	e.RegisterDelayedCallback(func() { during, _, _ = e.kit.Store.GetSoak(ctx, "release", "churn", "dev") }, 2*time.Hour+30*time.Minute)
+	e.SetTestTimeout(time.Minute)
+	e.ExecuteWorkflow(workflows.PipelineWorkflow, workflows.PipelineRunInput{Pipeline: p, Model: "churn", Version: "v1", RequestedBy: "alice"})
+	var view workflows.PipelineRunView
+	if err := e.GetWorkflowResult(&view); err != nil {
+		t.Fatal(err)
+	}
+	if s := stageOf(view, "staging"); s.Status != modelplane.PipelineVerified {
+		t.Fatalf("staging %s (%s)", s.Status, s.Note)
+	}
+	if !strings.Contains(pipelineAudit(t, e), "pipeline_gate:held soak waits: version v0 soaks in dev until") {
+		t.Fatalf("v1 did not wait for v0's soak:\n%s", pipelineAudit(t, e))
+	}
+	if dev := stageOf(view, "dev"); dev.VerifiedAt.Before(start.Add(2 * time.Hour)) {
+		t.Fatalf("v1 entered dev at +%s, during v0's soak there", dev.VerifiedAt.Sub(start))
+	}
+	if during.Version != "v1" {
+		t.Fatalf("during v1's soak the store says %+v", during)
+	}
+	if k, ok, _ := e.kit.Store.GetSoak(ctx, "release", "churn", "dev"); ok {
+		t.Fatalf("v1's soak outlived it: %+v", k)
+	}
+}
