@@ -14,6 +14,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/internal/testkit"
+	"github.com/modelplane/modelplane/providers/sim"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 )
@@ -51,7 +52,7 @@ func TestWorkerKilledAtEveryStage(t *testing.T) {
 	backend := []string{"--db", dsn, "--temporal-address", ts.GetFrontendHostPort(), "--namespace", ts.GetDefaultNamespace()}
 	ps := newProcs(t)
 	port := testkit.FreePorts(t, 1)
-	ps.start("server", bin, childEnv("MODELPLANE_TOKENS="+tokensEnv()), append([]string{"server", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, backend...)...)
+	ps.start("server", bin, childEnv("MODELPLANE_TOKENS="+tokensEnv(), sim.EnvForTests+"=1"), append([]string{"server", "--addr", fmt.Sprintf("127.0.0.1:%d", port)}, backend...)...)
 	c := newAPIClient(fmt.Sprintf("http://127.0.0.1:%d", port), 32)
 	eventually(t, "the API server", 2*time.Minute, func() (bool, string) { return c.ready(), "GET /readyz" })
 
@@ -83,7 +84,10 @@ func TestWorkerKilledAtEveryStage(t *testing.T) {
 	}
 
 	// The worker starts only now: every promotion meets it at its first stage.
-	startWorker := func() *proc { return ps.start("worker", bin, childEnv(), append([]string{"worker"}, backend...)...) }
+	// The platform is the simulator, which a worker serves only when told.
+	startWorker := func() *proc {
+		return ps.start("worker", bin, childEnv(sim.EnvForTests+"=1"), append([]string{"worker"}, backend...)...)
+	}
 	worker := startWorker()
 	killedAt := map[string]map[string]bool{}
 	for _, id := range ids {

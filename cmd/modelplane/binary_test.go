@@ -152,6 +152,7 @@ func TestDevBinary(t *testing.T) {
 // TestServerAndWorkerAgainstExternalTemporal runs `server` and `worker` as
 // separate processes against a Temporal frontend they did not start.
 func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
+	t.Setenv(sim.EnvForTests, "1") // the platform here is the simulator
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	dir := t.TempDir()
 	db := filepath.Join(dir, "mp.db")
@@ -198,6 +199,30 @@ func TestServerAndWorkerAgainstExternalTemporal(t *testing.T) {
 		testkit.HTTPJSON(t, "GET", apiURL+"/v1/promotions/"+acc.ID, "bob-token-0123456789", nil, &p)
 		return p.Status == modelplane.StatusSucceeded
 	})
+}
+
+// TestServerRefusesTheSimulator: outside modelplane dev the simulator is
+// no platform: its health passes every analysis.
+func TestServerRefusesTheSimulator(t *testing.T) {
+	ts := temporaltest.NewServer(temporaltest.WithT(t))
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens.json")
+	file := fmt.Sprintf(`[{"name":"root","roles":["admin"],"sha256":%q}]`, identity.Digest("root-token-0123456789"))
+	if err := os.WriteFile(tokens, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := testkit.FreePorts(t, 1)
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", base)
+	testkit.Start(t, binary, "server", "--addr", fmt.Sprintf("127.0.0.1:%d", base), "--tokens-file", tokens,
+		"--temporal-address", ts.GetFrontendHostPort(), "--namespace", ts.GetDefaultNamespace(), "--db", filepath.Join(dir, "mp.db"))
+	testkit.WaitFor(t, "server ready", 30*time.Second, func() bool { return testkit.HTTPJSON(t, "GET", apiURL+"/readyz", "", nil, nil) == 200 })
+	var e struct {
+		Error modelplane.Error `json:"error"`
+	}
+	st := testkit.HTTPJSON(t, "POST", apiURL+"/v1/targets", "root-token-0123456789", map[string]any{"name": "prod", "provider": sim.Name, "environment": "production"}, &e)
+	if st != 400 || e.Error.Field != "provider" || !strings.Contains(e.Error.Message, "simulator of modelplane dev") {
+		t.Fatalf("a sim target on a server: %d %+v", st, e.Error)
+	}
 }
 
 // grepLines returns the lines of data containing s.

@@ -189,7 +189,7 @@ func devCmd() *cobra.Command {
 			}
 			defer ts.Stop()
 			cfg.Temporal.Address, cfg.Temporal.Namespace = ts.HostPort, "default"
-			b, err := connectAs(ctx, log, cfg, serviceKey)
+			b, err := connectAs(ctx, log, cfg, serviceKey, true)
 			if err != nil {
 				return err
 			}

@@ -68,14 +68,17 @@ type backend struct {
 	devMounts map[string]http.Handler
 }
 
+// connect wires a server or worker: real platforms only, unless the tests
+// that run them as processes ask for the simulator (sim.EnvForTests).
 func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...policy.Option) (*backend, error) {
-	return connectAs(ctx, log, cfg, "", popts...)
+	return connectAs(ctx, log, cfg, "", os.Getenv(sim.EnvForTests) == "1", popts...)
 }
 
 // connectAs is connect presenting serviceKey to the Temporal frontend
 // (modelplane dev's own frontend, which verifies every caller); empty means
-// the configured API key, if any.
-func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, serviceKey string, popts ...policy.Option) (*backend, error) {
+// the configured API key, if any. simulator serves the sim provider (dev);
+// without it a sim target is refused.
+func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, serviceKey string, simulator bool, popts ...policy.Option) (*backend, error) {
 	b := &backend{cfg: cfg, log: log, metrics: telemetry.NewMetrics()}
 	var err error
 	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), cfg.Codec.KeysFile); err != nil {
@@ -140,8 +143,12 @@ func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, service
 	// Cloud providers build their clients per target on first use, from the
 	// standard credential chains (AWS default chain, Google ADC, kubeconfig
 	// or in-cluster), so a server without cloud credentials still starts.
+	var simulated modelplane.Provider = sim.Refused{}
+	if simulator {
+		simulated = sp
+	}
 	b.provs = modelplane.ProviderSet{
-		sim.Name:       sp,
+		sim.Name:       simulated,
 		sagemaker.Name: sagemaker.New(sagemaker.Options{}),
 		vertex.Name:    vertex.New(vertex.Options{}),
 		kserve.Name:    kserve.New(kserve.Options{}),
