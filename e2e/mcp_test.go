@@ -84,7 +84,12 @@ func TestMCPGateway(t *testing.T) {
 	var page struct {
 		Records []modelplane.AuditRecord `json:"records"`
 	}
-	testkit.HTTPJSON(t, "GET", s.api+"/v1/audit?action=tool_call&model="+name, s.tokens["audrey"], nil, &page)
+	// The gateway writes its audit in batches a few milliseconds behind the
+	// answers: the last call's record may land just after the client ends.
+	testkit.WaitFor(t, "the tool-call records", 10*time.Second, func() bool {
+		testkit.HTTPJSON(t, "GET", s.api+"/v1/audit?action=tool_call&model="+name, s.tokens["audrey"], nil, &page)
+		return len(page.Records) >= 3
+	})
 	var outcomes []string
 	for _, r := range page.Records {
 		if r.Actor != "alice" || r.Version != "1.0.0" {
