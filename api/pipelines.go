@@ -39,18 +39,15 @@ func (s *Server) putPipeline(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	for i, st := range p.Stages {
-		for j, w := range st.Waves {
-			for k, t := range w.Targets {
-				if _, err := s.Store.GetTarget(ctx, t); err != nil {
-					return modelplane.FieldError(fieldPath(i, j, k), "target %q does not exist", t)
-				}
-			}
-		}
+	if err := s.checkTargets(ctx, p); err != nil {
+		return err
 	}
 	old, err := s.Store.GetPipeline(ctx, p.Name)
-	exists := err == nil
-	if exists && old.Team != p.Team {
+	found, err := exists(err)
+	if err != nil {
+		return err
+	}
+	if found && old.Team != p.Team {
 		if _, err := s.authorize(c, policy.Input{Action: policy.ActionPipelineWrite, Asset: pipelineAsset(old)}); err != nil {
 			return err
 		}
@@ -62,9 +59,9 @@ func (s *Server) putPipeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "pipeline_applied", "pipeline "+p.Name, "", "", map[string]any{"pipeline": p.Name, "team": p.Team, "created": !exists})
+	s.audit(c, "pipeline_applied", "pipeline "+p.Name, "", "", map[string]any{"pipeline": p.Name, "team": p.Team, "created": !found})
 	status := http.StatusOK
-	if !exists {
+	if !found {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, saved)
