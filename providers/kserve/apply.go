@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/modelplane/modelplane"
@@ -37,24 +36,6 @@ func (o observed) ringWith(mutationID string) string {
 		r = r[len(r)-ringSize:]
 	}
 	return strings.Join(r, ",")
-}
-
-// opFor is the handle of the InferenceService at a generation.
-func opFor(ns, name string, generation int64, what string) modelplane.Op {
-	return modelplane.Op{ID: fmt.Sprintf("%s/%s@%d", ns, name, generation), What: what}
-}
-
-func parseOp(id string) (ns, name string, generation int64, err error) {
-	at := strings.LastIndexByte(id, '@')
-	slash := strings.IndexByte(id, '/')
-	if at < 0 || slash < 0 || slash > at {
-		return "", "", 0, invalid("op %q is not namespace/name@generation", id)
-	}
-	generation, err = strconv.ParseInt(id[at+1:], 10, 64)
-	if err != nil {
-		return "", "", 0, invalid("op %q is not namespace/name@generation", id)
-	}
-	return id[:slash], id[slash+1 : at], generation, nil
 }
 
 // applyISVC writes the whole of modelplane's intent with server-side apply.

@@ -1,15 +1,101 @@
+// Package kserve serves models as KServe InferenceServices (serverless mode)
+// through the Kubernetes API.
+//
+// One InferenceService per model per namespace, written with server-side
+// apply. A canary is spec.predictor.canaryTrafficPercent: KServe splits
+// traffic between the last rolled-out revision and the revision built from
+// the current spec; removing the field promotes, setting it to 0 rolls back
+// (pins the previous revision). Our versions are storageUris. What Kubernetes
+// cannot tell us — which version a revision runs, which mutation ids were
+// applied — is kept in annotations on the InferenceService, and the registered
+// versions in a ConfigMap per model, so a restarted worker loses nothing.
+//
+// There is no request mirroring in KServe, so Capabilities reports no shadow.
 package kserve
 
 import (
-	"context"
 	"fmt"
-	"sort"
+	"net/http"
+	"sync"
 
 	"github.com/modelplane/modelplane"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 )
+
+// Name is the provider name targets use.
+const Name = "kserve"
+
+// FieldManager owns the fields modelplane applies.
+const FieldManager = "modelplane"
+
+// Options configure the provider.
+type Options struct {
+	// RestConfig, if set, is used for every target (tests); otherwise each
+	// target's kubeconfig/context, the default loading rules (KUBECONFIG,
+	// ~/.kube/config) or the in-cluster config.
+	RestConfig *rest.Config
+	// Getenv reads the Prometheus secrets targets name (default os.Getenv).
+	Getenv func(string) string
+	// PrometheusHTTP is the HTTP client for Prometheus (default http.DefaultClient).
+	PrometheusHTTP *http.Client
+}
+
+// Provider is the KServe serving platform.
+type Provider struct {
+	opts Options
+
+	mu      sync.Mutex
+	clients map[string]dynamic.Interface
+}
+
+var (
+	_ modelplane.Provider = (*Provider)(nil)
+	_ modelplane.Capable  = (*Provider)(nil)
+)
+
+// New returns a provider. Clients are made on first use per kubeconfig/context.
+func New(o Options) *Provider {
+	return &Provider{opts: o, clients: map[string]dynamic.Interface{}}
+}
+
+// Capabilities: InferenceServices split traffic but cannot mirror it; KServe
+// runs no analysis of its own and has no pipelines.
+func (p *Provider) Capabilities() modelplane.Capabilities {
+	return modelplane.Capabilities{Shadow: false, Native: false, Pipelines: false}
+}
+
+// client returns the (cached) dynamic client for the target's cluster.
+func (p *Provider) client(c config) (dynamic.Interface, error) {
+	key := c.kubeconfig + "\x00" + c.context
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if dc, ok := p.clients[key]; ok {
+		return dc, nil
+	}
+	rc := p.opts.RestConfig
+	if rc == nil {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		if c.kubeconfig != "" {
+			rules.ExplicitPath = c.kubeconfig
+		}
+		// Falls back to the in-cluster config when no kubeconfig is found.
+		loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.context})
+		var err error
+		if rc, err = loader.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("kserve: kubernetes client config (config.kubeconfig %q, config.context %q): %w", c.kubeconfig, c.context, err)
+		}
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "modelplane-kserve"
+	dc, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kserve: kubernetes client: %w", err)
+	}
+	p.clients[key] = dc
+	return dc, nil
+}
 
 func (p *Provider) setup(t modelplane.Target, model string) (config, dynamic.Interface, error) {
 	c, err := parseConfig(t, model)
@@ -18,198 +104,4 @@ func (p *Provider) setup(t modelplane.Target, model string) (config, dynamic.Int
 	}
 	dc, err := p.client(c)
 	return c, dc, err
-}
-
-// RegisterVersion records version → storageUri in the model's ConfigMap.
-// KServe has no warm standby for a version without traffic, so nothing is
-// deployed until SetTraffic names it; the zero Op says there is nothing to wait for.
-func (p *Provider) RegisterVersion(ctx context.Context, t modelplane.Target, v modelplane.Version) (modelplane.Op, error) {
-	c, dc, err := p.setup(t, v.Model)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	if v.Version == "" || v.ArtifactURI == "" {
-		return modelplane.Op{}, invalid("version %q of model %s needs a version and an artifact URI (the storageUri)", v.Version, v.Model)
-	}
-	return modelplane.Op{}, register(ctx, dc, c, v.Model, v.Version, v.ArtifactURI)
-}
-
-// SetTraffic moves traffic as planTraffic explains, at most once per mutation id.
-func (p *Provider) SetTraffic(ctx context.Context, t modelplane.Target, model string, split modelplane.TrafficSplit, mutationID string) (modelplane.Op, error) {
-	c, dc, err := p.setup(t, model)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	if mutationID == "" {
-		return modelplane.Op{}, invalid("SetTraffic on %s/%s: a mutation id is required", c.namespace, c.name)
-	}
-	cur, err := getISVC(ctx, dc, c)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	if cur.applied(mutationID) {
-		// Applied before (a retry or a zombie attempt): change nothing, and
-		// let the caller wait for whatever the InferenceService does now.
-		return opFor(c.namespace, c.name, cur.generation, "mutation "+mutationID+" applied before"), nil
-	}
-	known, err := loadRegistry(ctx, dc, c)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	d, err := planTraffic(cur, split, known)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	return applyISVC(ctx, dc, c, model, cur, d, known[d.spec], mutationID)
-}
-
-var errNoShadow = fmt.Errorf("kserve: InferenceServices cannot mirror requests (no shadow traffic); use a canary: %w", modelplane.ErrInvalid)
-
-// StartShadow is refused: KServe has no request mirroring.
-func (p *Provider) StartShadow(ctx context.Context, t modelplane.Target, model string, s modelplane.Shadow, mutationID string) (modelplane.Op, error) {
-	return modelplane.Op{}, errNoShadow
-}
-
-// StopShadow has nothing to stop, since no shadow can run; promoting one is refused.
-func (p *Provider) StopShadow(ctx context.Context, t modelplane.Target, model string, promote bool, mutationID string) (modelplane.Op, error) {
-	if promote {
-		return modelplane.Op{}, errNoShadow
-	}
-	return modelplane.Op{}, nil
-}
-
-// Retire forgets a version that serves nothing. Knative keeps or garbage
-// collects old revisions by itself; they scale to zero without traffic.
-func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, version string) (modelplane.Op, error) {
-	c, dc, err := p.setup(t, model)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	cur, err := getISVC(ctx, dc, c)
-	if err != nil {
-		return modelplane.Op{}, err
-	}
-	if cur.exists {
-		observedSplit, _ := cur.observedTraffic()
-		if cur.intendedTraffic()[version] > 0 || observedSplit[version] > 0 {
-			return modelplane.Op{}, invalid("version %s still receives traffic on InferenceService %s", version, cur.ref())
-		}
-	}
-	return modelplane.Op{}, unregister(ctx, dc, c, version)
-}
-
-// Poll reads the InferenceService once: the Op is done when KServe has
-// observed its generation and reports Ready; Ready=False with a failure
-// reason is a failed change.
-func (p *Provider) Poll(ctx context.Context, t modelplane.Target, op modelplane.Op) (modelplane.OpStatus, error) {
-	ns, name, gen, err := parseOp(op.ID)
-	if err != nil {
-		return modelplane.OpStatus{}, err
-	}
-	c, dc, err := p.setup(t, "")
-	if err != nil {
-		return modelplane.OpStatus{}, err
-	}
-	c.namespace, c.name = ns, name
-	u, err := dc.Resource(InferenceServices).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return modelplane.OpStatus{Done: true, Failed: true, Reason: fmt.Sprintf("InferenceService %s/%s no longer exists", ns, name)}, nil
-	}
-	if err != nil {
-		return modelplane.OpStatus{}, apiError(fmt.Sprintf("get InferenceService %s/%s", ns, name), err)
-	}
-	return pollStatus(parseISVC(u), gen), nil
-}
-
-// inProgress are Ready=False reasons that mean "not yet", not "failed".
-var inProgress = map[string]bool{"": true, "Deploying": true, "Progressing": true, "RevisionMissing": true, "Unknown": true}
-
-// failed: KServe reports the current spec's revision as failed.
-func (o observed) failed() bool {
-	return o.current() && o.ready.status == "False" && !inProgress[o.ready.reason]
-}
-
-func pollStatus(o observed, gen int64) modelplane.OpStatus {
-	if o.observedGen < gen {
-		return modelplane.OpStatus{}
-	}
-	switch {
-	case o.ready.status == "True":
-		return modelplane.OpStatus{Done: true}
-	case o.ready.status == "False" && !inProgress[o.ready.reason]:
-		return modelplane.OpStatus{Done: true, Failed: true,
-			Reason: fmt.Sprintf("InferenceService %s generation %d: %s: %s", o.ref(), o.observedGen, o.ready.reason, o.ready.message)}
-	}
-	return modelplane.OpStatus{}
-}
-
-// State reports the traffic KServe routes (status.components.predictor.traffic)
-// once it has seen the latest spec; before that, the spec's intent, with Busy
-// saying so. Versions are the registered ones.
-func (p *Provider) State(ctx context.Context, t modelplane.Target, model string) (modelplane.EndpointState, error) {
-	c, dc, err := p.setup(t, model)
-	if err != nil {
-		return modelplane.EndpointState{}, err
-	}
-	known, err := loadRegistry(ctx, dc, c)
-	if err != nil {
-		return modelplane.EndpointState{}, err
-	}
-	st := modelplane.EndpointState{Traffic: modelplane.TrafficSplit{}, Versions: make([]string, 0, len(known))}
-	for v := range known {
-		st.Versions = append(st.Versions, v)
-	}
-	sort.Strings(st.Versions)
-	cur, err := getISVC(ctx, dc, c)
-	if err != nil || !cur.exists {
-		return st, err
-	}
-	cur.resolve(known)
-	st.Traffic, st.Busy = cur.observedTraffic()
-	return st, nil
-}
-
-// intendedTraffic is the split the spec asks for.
-func (o observed) intendedTraffic() modelplane.TrafficSplit {
-	s := modelplane.TrafficSplit{}
-	spec := o.specVersion()
-	switch {
-	case spec == "":
-	case o.canary == nil || *o.canary >= 100:
-		s[spec] = 100
-	default:
-		if *o.canary > 0 {
-			s[spec] = int(*o.canary)
-		}
-		if 100-*o.canary > 0 && o.stable != "" {
-			s[o.stable] += int(100 - *o.canary)
-		}
-	}
-	return s
-}
-
-// observedTraffic is the status's traffic in versions, and why the platform
-// is busy (empty when it has applied the latest spec and is Ready).
-func (o observed) observedTraffic() (modelplane.TrafficSplit, string) {
-	if !o.current() || len(o.traffic) == 0 {
-		return o.intendedTraffic(), fmt.Sprintf("InferenceService %s: KServe has not yet applied generation %d (observed %d)", o.ref(), o.generation, o.observedGen)
-	}
-	revs := o.revisionVersions()
-	s := modelplane.TrafficSplit{}
-	for _, t := range o.traffic {
-		if t.percent <= 0 {
-			continue
-		}
-		v := revs[t.revision]
-		if v == "" {
-			// Not ours (someone edited the service): show it rather than hide traffic.
-			v = "revision/" + t.revision
-		}
-		s[v] += int(t.percent)
-	}
-	busy := ""
-	if o.ready.status != "True" {
-		busy = fmt.Sprintf("InferenceService %s not ready: %s %s", o.ref(), o.ready.reason, o.ready.message)
-	}
-	return s, busy
 }

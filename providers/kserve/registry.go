@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/modelplane/modelplane"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -113,4 +114,18 @@ func unregister(ctx context.Context, dc dynamic.Interface, c config, version str
 		return nil
 	}
 	return apiError(fmt.Sprintf("retire version %s from ConfigMap %s/%s", version, c.namespace, registryName(c)), err)
+}
+
+// RegisterVersion records version → storageUri in the model's ConfigMap.
+// KServe has no warm standby for a version without traffic, so nothing is
+// deployed until SetTraffic names it; the zero Op says there is nothing to wait for.
+func (p *Provider) RegisterVersion(ctx context.Context, t modelplane.Target, v modelplane.Version) (modelplane.Op, error) {
+	c, dc, err := p.setup(t, v.Model)
+	if err != nil {
+		return modelplane.Op{}, err
+	}
+	if v.Version == "" || v.ArtifactURI == "" {
+		return modelplane.Op{}, invalid("version %q of model %s needs a version and an artifact URI (the storageUri)", v.Version, v.Model)
+	}
+	return modelplane.Op{}, register(ctx, dc, c, v.Model, v.Version, v.ArtifactURI)
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"cloud.google.com/go/aiplatform/apiv1/aiplatformpb"
-	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	"github.com/modelplane/modelplane"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -259,56 +258,6 @@ func (p *Provider) Retire(ctx context.Context, t modelplane.Target, model, versi
 		return modelplane.Op{}, wrap(err, "undeploy %s (deployed model %s) from endpoint %s", version, dm.GetId(), name)
 	}
 	return modelplane.Op{ID: op.Name(), What: fmt.Sprintf("undeploy %s %s from endpoint %s", model, version, name)}, nil
-}
-
-// State reports the endpoint's split and the versions usable on the target:
-// those deployed plus those registered for it (SetTraffic deploys them).
-func (p *Provider) State(ctx context.Context, t modelplane.Target, model string) (modelplane.EndpointState, error) {
-	_, vs, name, view, err := p.current(ctx, t, model)
-	if err != nil {
-		return modelplane.EndpointState{}, err
-	}
-	st := modelplane.EndpointState{Traffic: modelplane.TrafficSplit{}}
-	tl := targetLabel(name)
-	for v, r := range vs {
-		if r.model.GetLabels()[tl] != "" || view.deployed[v] != nil {
-			st.Versions = append(st.Versions, v)
-		}
-	}
-	slices.Sort(st.Versions)
-	for id, pct := range view.ep.GetTrafficSplit() {
-		if pct <= 0 {
-			continue
-		}
-		if v, ok := view.versionOf[id]; ok {
-			st.Traffic[v] = int(pct)
-		} else {
-			st.Traffic["deployed-model/"+id] = int(pct) // not ours: shown, never guessed
-		}
-	}
-	return st, nil
-}
-
-// Poll reads the operation once: running, failed (with Vertex's message) or done.
-func (p *Provider) Poll(ctx context.Context, t modelplane.Target, op modelplane.Op) (modelplane.OpStatus, error) {
-	if !op.Pending() {
-		return modelplane.OpStatus{Done: true}, nil
-	}
-	_, cl, err := p.setup(ctx, t)
-	if err != nil {
-		return modelplane.OpStatus{}, err
-	}
-	res, err := cl.endpoint.GetOperation(ctx, &longrunningpb.GetOperationRequest{Name: op.ID})
-	if err != nil {
-		return modelplane.OpStatus{}, wrap(err, "get operation %s (%s)", op.ID, op.What)
-	}
-	if !res.GetDone() {
-		return modelplane.OpStatus{}, nil
-	}
-	if e := res.GetError(); e != nil {
-		return modelplane.OpStatus{Done: true, Failed: true, Reason: fmt.Sprintf("%s: %s", codes.Code(e.GetCode()), e.GetMessage())}, nil
-	}
-	return modelplane.OpStatus{Done: true}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
