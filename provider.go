@@ -82,9 +82,12 @@ type Provider interface {
 	Health(ctx context.Context, t Target, model, version string, window time.Duration) (Health, error)
 }
 
-// Capabilities are what a platform can do beyond the Provider interface.
+// Capabilities are what a platform can do beyond the Provider interface,
+// for the checks that refuse a target or strategy it cannot honour. They are
+// never declared, only derived by CapabilitiesOf from the optional
+// interfaces a provider implements, so the two cannot disagree.
 type Capabilities struct {
-	// Shadow: mirrored traffic (absent on Vertex AI).
+	// Shadow: mirrored traffic (not a NoShadow provider).
 	Shadow bool `json:"shadow"`
 	// Native: the platform runs a whole canary itself (NativeRollout).
 	Native bool `json:"native"`
@@ -92,18 +95,21 @@ type Capabilities struct {
 	Pipelines bool `json:"pipelines"`
 }
 
-// Capable is implemented by providers whose capabilities differ from the
-// default (shadow yes, native and pipelines no).
-type Capable interface {
-	Capabilities() Capabilities
+// CapabilitiesOf returns what p can do, from the optional interfaces it implements.
+func CapabilitiesOf(p Provider) Capabilities {
+	_, noShadow := p.(NoShadow)
+	_, native := p.(NativeRollout)
+	_, pipelines := p.(Retrainer)
+	return Capabilities{Shadow: !noShadow, Native: native, Pipelines: pipelines}
 }
 
-// CapabilitiesOf returns p's capabilities.
-func CapabilitiesOf(p Provider) Capabilities {
-	if c, ok := p.(Capable); ok {
-		return c.Capabilities()
-	}
-	return Capabilities{Shadow: true}
+// NoShadow is a provider whose platform cannot mirror requests (Vertex AI,
+// KServe). Its StartShadow refuses with ErrInvalid; NoShadow lets the API
+// refuse a shadow strategy for its targets before any rollout starts.
+// Shadow is the one capability stated by its absence: StartShadow is part
+// of Provider, which every provider implements, so there is no interface to detect.
+type NoShadow interface {
+	NoShadow()
 }
 
 // TargetValidator is a provider that checks a target's configuration when

@@ -10,7 +10,7 @@
 // applied — is kept in annotations on the InferenceService, and the registered
 // versions in a ConfigMap per model, so a restarted worker loses nothing.
 //
-// There is no request mirroring in KServe, so Capabilities reports no shadow.
+// There is no request mirroring in KServe, so the provider implements modelplane.NoShadow.
 package kserve
 
 import (
@@ -52,18 +52,12 @@ type Provider struct {
 
 var (
 	_ modelplane.Provider = (*Provider)(nil)
-	_ modelplane.Capable  = (*Provider)(nil)
+	_ modelplane.NoShadow = (*Provider)(nil)
 )
 
 // New returns a provider. Clients are made on first use per kubeconfig/context.
 func New(o Options) *Provider {
 	return &Provider{opts: o, clients: map[string]dynamic.Interface{}}
-}
-
-// Capabilities: InferenceServices split traffic but cannot mirror it; KServe
-// runs no analysis of its own and has no pipelines.
-func (p *Provider) Capabilities() modelplane.Capabilities {
-	return modelplane.Capabilities{Shadow: false, Native: false, Pipelines: false}
 }
 
 // client returns the (cached) dynamic client for the target's cluster.

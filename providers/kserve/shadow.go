@@ -9,6 +9,9 @@ import (
 
 var errNoShadow = fmt.Errorf("kserve: InferenceServices cannot mirror requests (no shadow traffic); use a canary: %w", modelplane.ErrInvalid)
 
+// NoShadow says InferenceServices cannot mirror requests.
+func (p *Provider) NoShadow() {}
+
 // StartShadow is refused: KServe has no request mirroring.
 func (p *Provider) StartShadow(ctx context.Context, t modelplane.Target, model string, s modelplane.Shadow, mutationID string) (modelplane.Op, error) {
 	return modelplane.Op{}, errNoShadow

@@ -8,6 +8,12 @@ import (
 	"github.com/modelplane/modelplane"
 )
 
+func TestCapabilities(t *testing.T) {
+	if got := modelplane.CapabilitiesOf(New(Options{})); got != (modelplane.Capabilities{}) {
+		t.Fatalf("capabilities = %+v, want none (no shadow, native rollout or pipelines)", got)
+	}
+}
+
 func TestPlanTraffic(t *testing.T) {
 	known := map[string]string{"v1": "u1", "v2": "u2", "v3": "u3"}
 	none := observed{name: "m", namespace: "ns"}

@@ -161,6 +161,11 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 	t.Run("shadow mirrors without serving", func(t *testing.T) {
 		env := setup(t, "v1", "v2")
 		if !modelplane.CapabilitiesOf(env.Provider).Shadow {
+			// A NoShadow provider must refuse for good what it says it cannot do.
+			_, err := env.Provider.StartShadow(ctx, env.Target, env.Model, modelplane.Shadow{Version: "v2", Percent: 20}, "s1")
+			if !errors.Is(err, modelplane.ErrInvalid) {
+				t.Fatalf("StartShadow on a NoShadow provider = %v, want ErrInvalid", err)
+			}
 			t.Skip("the platform has no shadow traffic; the API refuses shadow strategies for it")
 		}
 		mustSet(t, env, modelplane.TrafficSplit{"v1": 100}, "m")

@@ -5,9 +5,17 @@ import (
 	"testing"
 
 	"github.com/modelplane/modelplane"
+	"github.com/modelplane/modelplane/providers/sagemaker"
 )
 
 var nativeCfg = []string{"rollout", "native", "alarms", "churn-5xx, churn-latency", "native_step_percent", "20", "native_wait", "2m"}
+
+func TestCapabilities(t *testing.T) {
+	got := modelplane.CapabilitiesOf(sagemaker.New(sagemaker.Options{}))
+	if got != (modelplane.Capabilities{Shadow: true, Native: true, Pipelines: true}) {
+		t.Fatalf("capabilities = %+v, want all", got)
+	}
+}
 
 func TestNativeCanarySucceeds(t *testing.T) {
 	f := newFixture(t, nativeCfg, "v1", "v2")

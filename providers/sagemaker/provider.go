@@ -60,7 +60,6 @@ type clients struct {
 
 var (
 	_ modelplane.Provider      = (*Provider)(nil)
-	_ modelplane.Capable       = (*Provider)(nil)
 	_ modelplane.NativeRollout = (*Provider)(nil)
 	_ modelplane.Stager        = (*Provider)(nil)
 	_ modelplane.Retrainer     = (*Provider)(nil)
@@ -75,11 +74,6 @@ func New(o Options) *Provider {
 		o.Now = time.Now
 	}
 	return &Provider{opts: o, clients: map[string]*clients{}}
-}
-
-// Capabilities: SageMaker has shadow experiments, native blue/green rollouts and Pipelines.
-func (p *Provider) Capabilities() modelplane.Capabilities {
-	return modelplane.Capabilities{Shadow: true, Native: true, Pipelines: true}
 }
 
 func (p *Provider) retryer() aws.Retryer {

@@ -52,7 +52,7 @@ type clients struct {
 
 var (
 	_ modelplane.Provider  = (*Provider)(nil)
-	_ modelplane.Capable   = (*Provider)(nil)
+	_ modelplane.NoShadow  = (*Provider)(nil)
 	_ modelplane.Stager    = (*Provider)(nil)
 	_ modelplane.Retrainer = (*Provider)(nil)
 )
@@ -60,11 +60,6 @@ var (
 // New returns a provider; clients are dialled on first use per location.
 func New(opts Options) *Provider {
 	return &Provider{opts: opts, clients: map[string]*clients{}}
-}
-
-// Capabilities: no shadow traffic, no native rollout, retraining pipelines.
-func (p *Provider) Capabilities() modelplane.Capabilities {
-	return modelplane.Capabilities{Shadow: false, Native: false, Pipelines: true}
 }
 
 // clientsFor returns the cached clients of a region. Vertex AI serves each
