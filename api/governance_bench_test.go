@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/store"
 )
 
@@ -27,7 +28,7 @@ func (benchCaller) Authenticate(context.Context, string) (modelplane.Principal, 
 // growth, without Temporal (these routes never reach a workflow). Governed:
 // static token auth, the shipped policy, denials audited. Not governed: a
 // fixed caller and no policy. Both audit what they change.
-func benchAPI(b *testing.B, governed bool) http.Handler {
+func benchAPI(b *testing.B, engine *policy.Engine) http.Handler {
 	b.Helper()
 	st, err := store.Open(filepath.Join(b.TempDir(), "modelplane.db"))
 	if err != nil {
@@ -38,11 +39,11 @@ func benchAPI(b *testing.B, governed bool) http.Handler {
 		b.Fatal(err)
 	}
 	s := &api.Server{Store: st, Auth: benchCaller{}}
-	if governed {
+	if engine != nil {
 		if s.Auth, err = api.NewTokens(govUsers); err != nil {
 			b.Fatal(err)
 		}
-		s.Policy = shipped(b)
+		s.Policy = engine
 	}
 	return s.Handler()
 }
@@ -53,8 +54,8 @@ type benchRequest func(i int) *http.Request
 // measureOverhead serves the same request to the governed and the
 // ungoverned API, alternating which goes first, timing each ServeHTTP, and
 // reports both latency distributions and the difference.
-func measureOverhead(b *testing.B, want int, req benchRequest) {
-	on, off := benchAPI(b, true), benchAPI(b, false)
+func measureOverhead(b *testing.B, engine *policy.Engine, want int, req benchRequest) {
+	on, off := benchAPI(b, engine), benchAPI(b, nil)
 	serve := func(h http.Handler, r *http.Request) time.Duration {
 		rec := httptest.NewRecorder()
 		start := time.Now()
@@ -115,17 +116,30 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // call in-process: token authentication, the policy decision (and, for a
 // change, its record on the audit) against the same server with a fixed
 // caller and no policy. Run with -benchtime 2000x for stable percentiles.
+//
+// GET_model repeats one read, which the policy engine answers from its
+// decision cache after the warm-up; GET_model_evaluated asks an engine
+// with the cache off, so every read is evaluated. Each POST_model names a
+// new model: always a fresh question.
 func BenchmarkGovernanceOverhead(b *testing.B) {
 	auth := as("alice")
+	getModel := func(int) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/v1/models/churn", nil)
+		r.Header.Set("Authorization", auth)
+		return r
+	}
 	b.Run("GET_model", func(b *testing.B) {
-		measureOverhead(b, http.StatusOK, func(int) *http.Request {
-			r := httptest.NewRequest(http.MethodGet, "/v1/models/churn", nil)
-			r.Header.Set("Authorization", auth)
-			return r
-		})
+		measureOverhead(b, shipped(b), http.StatusOK, getModel)
+	})
+	b.Run("GET_model_evaluated", func(b *testing.B) {
+		engine, err := policy.New("", policy.WithDecisionCache(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		measureOverhead(b, engine, http.StatusOK, getModel)
 	})
 	b.Run("POST_model", func(b *testing.B) {
-		measureOverhead(b, http.StatusCreated, func(i int) *http.Request {
+		measureOverhead(b, shipped(b), http.StatusCreated, func(i int) *http.Request {
 			name := fmt.Sprintf("m-%d", i)
 			if i < 0 {
 				name = fmt.Sprintf("warm-%d", -i)

@@ -3,7 +3,9 @@ package policy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/modelplane/modelplane"
@@ -40,8 +42,81 @@ func reportLatency(b *testing.B, d []time.Duration) {
 	b.ReportMetric(pct(0.99), "p99-us")
 }
 
+var (
+	uncachedOnce sync.Once
+	uncachedEng  *Engine
+	uncachedErr  error
+)
+
+// uncachedEngine is the default bundle with the decision cache off: every
+// question is evaluated.
+func uncachedEngine(t testing.TB) *Engine {
+	t.Helper()
+	uncachedOnce.Do(func() { uncachedEng, uncachedErr = New("", WithDecisionCache(0)) })
+	if uncachedErr != nil {
+		t.Fatal(uncachedErr)
+	}
+	return uncachedEng
+}
+
+// BenchmarkDecide is the cost of evaluating one decision: the cache is off.
 func BenchmarkDecide(b *testing.B) {
-	e := defaultEngine(b)
+	benchDecide(b, uncachedEngine(b))
+}
+
+// BenchmarkDecideCached asks the same questions of the engine as deployed:
+// after the first two rounds each is answered from the decision cache.
+func BenchmarkDecideCached(b *testing.B) {
+	e, err := New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 2 { // seen, then traced and kept
+		for _, in := range benchInputs() {
+			if _, err := e.Decide(context.Background(), in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	benchDecide(b, e)
+	if c := e.cur.Load().cache; c.hits.Load() < uint64(b.N) {
+		b.Fatalf("%d of %d answered from the cache", c.hits.Load(), b.N)
+	}
+}
+
+// BenchmarkDecideFresh asks the engine as deployed questions it has not
+// seen (each names another model): an evaluation plus the cache's
+// bookkeeping.
+func BenchmarkDecideFresh(b *testing.B) {
+	e, err := New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ins := benchInputs()
+	names := make([]string, 1<<16) // more than any -benchtime here asks
+	for i := range names {
+		names[i] = fmt.Sprintf("model-%d", i)
+	}
+	ctx := context.Background()
+	durations := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	cpu := processCPU()
+	n := 0
+	for b.Loop() {
+		in := ins[n%len(ins)]
+		in.Asset.Name = names[n%len(names)]
+		start := time.Now()
+		if _, err := e.Decide(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+		durations = append(durations, time.Since(start))
+		n++
+	}
+	reportCPU(b, processCPU()-cpu, n)
+	reportLatency(b, durations)
+}
+
+func benchDecide(b *testing.B, e *Engine) {
 	ins := benchInputs()
 	ctx := context.Background()
 	durations := make([]time.Duration, 0, b.N)
@@ -68,7 +143,7 @@ func reportCPU(b *testing.B, cpu time.Duration, n int) {
 }
 
 func BenchmarkDecideParallel(b *testing.B) {
-	e := defaultEngine(b)
+	e := uncachedEngine(b)
 	ins := benchInputs()
 	ctx := context.Background()
 	results := make(chan []time.Duration, 64)
@@ -138,9 +213,10 @@ func BenchmarkInput(b *testing.B) {
 }
 
 // BenchmarkDecideTool is the MCP gateway's question on every tool call: a
-// read-only tool called by a team member, with arguments.
+// read-only tool called by a team member, with arguments (evaluated: the
+// cache is off).
 func BenchmarkDecideTool(b *testing.B) {
-	e := defaultEngine(b)
+	e := uncachedEngine(b)
 	ctx := context.Background()
 	in := Input{Caller: modelplane.Principal{Name: "alice", Teams: []string{"growth"}, Roles: []string{modelplane.RoleRequester}, Method: modelplane.AuthToken},
 		Asset:  Asset{Kind: KindMCPServer, Name: "io.github.acme/notes", Owner: "alice", Team: "growth", RiskTier: "low", Version: "1.0.0"},

@@ -292,7 +292,8 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err := runRegoTests(ctx, mods, testData); err != nil {
 		return nil, wrap(err)
 	}
-	return &compiled{query: pq, tool: tq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC()}, nil
+	return &compiled{query: pq, tool: tq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC(),
+		cache: newDecisionCache(e.cacheSize)}, nil
 }
 
 // selfTest asks about every action: each answer must be undefined or a

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -14,7 +16,9 @@ import (
 // decision, several times the cost of building it (see BenchmarkInput).
 // The shape must stay exactly that of json.Marshal(in), so
 // policies can be written and tested against the JSON form; TestInputValue
-// checks the two agree.
+// checks the two agree. A field added here must be added to the decision
+// cache's key too (appendKey in governance_cache.go; TestCacheKeyCoversInput
+// fails until it is).
 func inputValue(in Input) (ast.Value, error) {
 	kv := make([][2]*ast.Term, 0, 7)
 	kv = append(kv,
@@ -40,19 +44,46 @@ func inputValue(in Input) (ast.Value, error) {
 		}
 		kv = append(kv, item(keyRequest, ast.NewTerm(v)))
 	}
-	kv = append(kv, item(keyTime, str(in.Time.Format(time.RFC3339Nano))))
+	kv = append(kv, item(keyTime, ast.StringTerm(in.Time.Format(time.RFC3339Nano))))
 	return ast.NewObject(kv...), nil
 }
 
 func item(k, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{k, v} }
 
-// str spares an allocation for the many empty fields.
+// str spares the allocations of a string term for the many empty fields
+// and for strings seen before: names, teams, roles, actions and the like
+// repeat from one decision to the next. OPA never changes a term, so every
+// input can share them.
 func str(s string) *ast.Term {
 	if s == "" {
 		return ast.InternedEmptyString
 	}
-	return ast.StringTerm(s)
+	if len(s) > maxInterned {
+		return ast.StringTerm(s)
+	}
+	if t, ok := interned.Load(s); ok {
+		return t.(*ast.Term)
+	}
+	t := ast.StringTerm(s)
+	if internedN.Add(1) > internLimit {
+		// Bounded: a stream of distinct strings (ids, hashes) starts the
+		// table over rather than growing it.
+		interned.Clear()
+		internedN.Store(1)
+	}
+	interned.Store(s, t)
+	return t
 }
+
+const (
+	maxInterned = 128  // longer strings are rarely repeated
+	internLimit = 8192 // strings kept
+)
+
+var (
+	interned  sync.Map // string → *ast.Term
+	internedN atomic.Int64
+)
 
 // Object keys are built once: OPA treats terms as immutable, so every
 // input can share them.
@@ -120,14 +151,14 @@ func assetValue(a Asset) ast.Value {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			m = append(m, [2]*ast.Term{ast.StringTerm(k), ast.FloatNumberTerm(v)})
+			m = append(m, [2]*ast.Term{str(k), ast.FloatNumberTerm(v)})
 		}
 		kv = append(kv, item(keyMetrics, ast.ObjectTerm(m...)))
 	}
 	if len(a.Lineage) > 0 {
 		m := make([][2]*ast.Term, 0, len(a.Lineage))
 		for k, v := range a.Lineage {
-			m = append(m, [2]*ast.Term{ast.StringTerm(k), str(v)})
+			m = append(m, [2]*ast.Term{str(k), str(v)})
 		}
 		kv = append(kv, item(keyLineage, ast.ObjectTerm(m...)))
 	}

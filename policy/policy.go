@@ -157,6 +157,11 @@ type Option func(*Engine)
 // Status times; tests pin it.
 func WithClock(now func() time.Time) Option { return func(e *Engine) { e.now = now } }
 
+// WithDecisionCache sets how many decisions the engine keeps per policy
+// version (twice size at most; see governance_cache.go); 0 turns the cache
+// off, so every question is evaluated. The default is 4096.
+func WithDecisionCache(size int) Option { return func(e *Engine) { e.cacheSize = size } }
+
 // WithData sets top-level data documents over the bundle's, e.g.
 // {"allow_unverified_ui_approvals": true} for `modelplane dev`.
 func WithData(overrides map[string]any) Option {
@@ -168,6 +173,7 @@ type Engine struct {
 	dir       string
 	now       func() time.Time
 	overrides map[string]any
+	cacheSize int
 
 	cur atomic.Pointer[compiled] // swapped whole, so Decide never locks
 
@@ -187,6 +193,9 @@ type compiled struct {
 	version  string
 	hash     string
 	loadedAt time.Time
+	// cache holds this policy's decisions (nil when off): a new policy
+	// starts with an empty one.
+	cache *decisionCache
 }
 
 // New loads the policy. With dir "" it uses the built-in bundle; otherwise
@@ -194,7 +203,7 @@ type compiled struct {
 // bundle entirely (`modelplane policy init DIR`, i.e. WriteDefault, writes it
 // there to start from).
 func New(dir string, opts ...Option) (*Engine, error) {
-	e := &Engine{dir: dir, now: time.Now}
+	e := &Engine{dir: dir, now: time.Now, cacheSize: cacheLimit}
 	for _, o := range opts {
 		o(e)
 	}
@@ -230,18 +239,38 @@ func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.Po
 	}
 	in.Time = in.Time.UTC()
 	d := modelplane.PolicyDecision{ID: newID(in.Time), PolicyVersion: c.version}
+	var key []byte
+	var seen *cached
+	if c.cache != nil {
+		buf := keyBuffers.Get().(*[]byte)
+		defer keyBuffers.Put(buf)
+		if key, seen = c.cache.lookup(buf, tool, in); seen != nil && seen.state == cachedDecision {
+			seen.fill(&d)
+			return d, nil
+		}
+	}
 	v, err := inputValue(in)
 	if err != nil {
 		d.Reasons = []string{"policy input: " + err.Error()}
 		return d, fmt.Errorf("policy: %s input: %w", in.Action, err)
 	}
+	// The second time a question is asked, it is evaluated under a tracer
+	// that tells whether the answer depends on the clock; if not, the
+	// answer is kept (see governance_cache.go).
+	var tracer *clockTracer
+	opts := make([]rego.EvalOption, 0, 5)
 	// Metrics are not collected: a no-op spares allocations on every decision.
+	opts = append(opts, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+	if seen != nil && seen.state == cachedSeen {
+		tracer = &clockTracer{c: c.cache}
+		opts = append(opts, rego.EvalQueryTracer(tracer), rego.EvalRuleIndexing(false))
+	}
 	var rs rego.ResultSet
 	if tool {
-		rs, err = c.tool.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+		rs, err = c.tool.Eval(ctx, opts...)
 	}
 	if err == nil && (len(rs) == 0 || len(rs[0].Expressions) == 0) {
-		rs, err = c.query.Eval(ctx, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+		rs, err = c.query.Eval(ctx, opts...)
 	}
 	if err != nil {
 		d.Reasons = []string{"policy evaluation failed: " + err.Error()}
@@ -249,14 +278,17 @@ func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.Po
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		d.Reasons = []string{fmt.Sprintf("no policy decision for action %s", in.Action)}
-		return d, nil
+	} else {
+		r, err := parseDecision(rs[0].Expressions[0].Value)
+		if err != nil {
+			d.Reasons = []string{"policy returned a malformed decision: " + err.Error()}
+			return d, fmt.Errorf("policy: %s: %w", in.Action, err)
+		}
+		d.Allow, d.Reasons, d.Explicit, d.RequiredApprovals = r.Allow, r.Reasons, r.Explicit, r.RequiredApprovals
 	}
-	r, err := parseDecision(rs[0].Expressions[0].Value)
-	if err != nil {
-		d.Reasons = []string{"policy returned a malformed decision: " + err.Error()}
-		return d, fmt.Errorf("policy: %s: %w", in.Action, err)
+	if key != nil {
+		c.cache.record(key, seen, tracer, d)
 	}
-	d.Allow, d.Reasons, d.Explicit, d.RequiredApprovals = r.Allow, r.Reasons, r.Explicit, r.RequiredApprovals
 	return d, nil
 }
 

@@ -346,9 +346,25 @@ hour_in(w) if {
 	clock[0] < w.end_hour
 }
 
+# A window open every day at every hour is open without asking the clock,
+# and an answer that never asked the clock can be cached (see
+# policy/governance_cache.go); the default production window is one.
+windows_open if {
+	some w in data.change_windows[env]
+	always_open(w)
+}
+
 windows_open if {
 	some w in data.change_windows[env]
 	in_window(w)
+}
+
+always_open(w) if {
+	every day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+		day in w.days
+	}
+	w.start_hour <= 0
+	w.end_hour >= 24
 }
 
 window_names := concat(", ", [sprintf(
@@ -545,10 +561,17 @@ tool_decision := {
 	"explicit": (count(tool_all_deny) + count(tool_grant)) > 0,
 } if tool_call
 
-# The full decision sees the same rules.
-grant contains g if some g in tool_grant
+# The full decision sees the same rules. The action test comes first so
+# the rule index skips both for every other action.
+grant contains g if {
+	input.action == "mcp.tool.call"
+	some g in tool_grant
+}
 
-deny contains d if some d in tool_deny
+deny contains d if {
+	input.action == "mcp.tool.call"
+	some d in tool_deny
+}
 
 # ------------------------------------------------------- pipeline auto-promotion
 
