@@ -427,7 +427,7 @@ type AuditRecord struct {
 	Key         string         `json:"key"`
 	Time        time.Time      `json:"time"`
 	Actor       string         `json:"actor"`
-	Action      string         `json:"action"`
+	Action      AuditAction    `json:"action"`
 	Subject     string         `json:"subject"`
 	PromotionID string         `json:"promotion_id,omitempty"`
 	Model       string         `json:"model,omitempty"`
@@ -528,23 +528,23 @@ const (
 func EventFor(r AuditRecord) (Event, bool) {
 	typ := ""
 	switch {
-	case r.Action == "stage" && r.Decision == StageRegistering:
+	case r.Action == AuditStage && r.Decision == StageRegistering:
 		typ = EventPromotionStarted
-	case r.Action == "stage":
+	case r.Action == AuditStage:
 		typ = EventStageChanged
-	case r.Action == "approved":
+	case r.Action == AuditApproved:
 		typ = EventApproved
-	case r.Action == "approval_escalated":
+	case r.Action == AuditApprovalEscalated:
 		typ = EventApprovalEscalated
-	case r.Action == "finished":
+	case r.Action == AuditFinished:
 		typ = EventPromotionFinished
-	case r.Action == "rollback" && r.Decision == "rolled_back" && r.PromotionID != "":
+	case r.Action == AuditRollback && r.Decision == "rolled_back" && r.PromotionID != "":
 		typ = EventRolledBack
-	case r.Action == "rollback" && r.Decision == "rolled_back":
+	case r.Action == AuditRollback && r.Decision == "rolled_back":
 		typ = EventDeploymentRollback
-	case r.Action == "retrain" && r.Decision == "requested":
+	case r.Action == AuditRetrain && r.Decision == "requested":
 		typ = EventRetrainRequested
-	case r.Action == "mcp_quarantined":
+	case r.Action == AuditMCPQuarantined:
 		typ = EventMCPDrift
 	case r.Action == AuditPlatformDrift && r.Decision == string(InSync):
 		typ = EventPlatformInSync

@@ -256,10 +256,3 @@ const (
 	PipelineFailed    StageStatus = "failed"    // a promotion failed; later stages do not run
 	PipelineSkipped   StageStatus = "skipped"   // an upstream stage failed
 )
-
-// The audit actions of pipelines.
-const (
-	AuditPipelineStage = "pipeline_stage" // Decision: the stage's new StageStatus
-	AuditPipelineGate  = "pipeline_gate"  // Decision: held | passed | bypassed
-	AuditFreeze        = "freeze"         // Decision: on | off
-)

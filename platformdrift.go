@@ -34,14 +34,6 @@ const (
 	DriftCorrect DriftMode = "correct"
 )
 
-// The audit actions of platform drift. A platform_drift record's Decision is
-// the new SyncStatus (in_sync when a drift resolved); a drift_correction
-// record's Decision is one of the Correction* outcomes.
-const (
-	AuditPlatformDrift   = "platform_drift"
-	AuditDriftCorrection = "drift_correction"
-)
-
 // Outcomes of a drift correction.
 const (
 	CorrectionApplied = "corrected"

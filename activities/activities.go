@@ -57,7 +57,12 @@ type Activities struct {
 	Directory func(name string) (modelplane.Principal, bool)
 	// Metrics, when set, records lifecycle figures.
 	Metrics *telemetry.Metrics
+	// Promotions prepares the promotions pipelines and the MLflow
+	// reconciliation start (nil: they fail, saying so).
+	Promotions modelplane.PromotionService
 }
+
+var errNoPromotions = errors.New("this worker has no promotion service configured")
 
 // PublishInput is a batch of lifecycle events.
 type PublishInput struct {
@@ -353,24 +358,33 @@ type ProgressInput struct {
 	Audit      []modelplane.AuditRecord
 }
 
+// ProgressResult is what the worker that wrote a projection can do next.
+type ProgressResult struct {
+	// Sinks: lifecycle events have somewhere to go. A promotion on the
+	// local-steps branch schedules no delivery (Publish) without one.
+	Sinks bool `json:"sinks,omitempty"`
+}
+
 // RecordProgress writes the audit first (keys make it idempotent), then the
-// deployment and the promotion projection that the API reads.
-func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) error {
+// deployment and the promotion projection that the API reads. Promotions
+// run it as a local activity (local-steps), the guardian and pipelines as
+// an activity.
+func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) (ProgressResult, error) {
 	if err := a.Store.AppendAudit(ctx, in.Audit...); err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return ProgressResult{}, fmt.Errorf("audit: %w", err)
 	}
 	if in.Deployment != nil {
 		if err := a.Store.PutDeployment(ctx, *in.Deployment); err != nil {
-			return fmt.Errorf("deployment: %w", err)
+			return ProgressResult{}, fmt.Errorf("deployment: %w", err)
 		}
 	}
 	if in.Promotion != nil {
 		if err := a.Store.UpdatePromotion(ctx, *in.Promotion, in.Seq); err != nil {
-			return fmt.Errorf("promotion: %w", err)
+			return ProgressResult{}, fmt.Errorf("promotion: %w", err)
 		}
 	}
 	a.observe(in)
-	return nil
+	return ProgressResult{Sinks: len(a.Sinks) > 0}, nil
 }
 
 // observe turns the lifecycle records just written into metrics. A retried

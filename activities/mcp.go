@@ -326,7 +326,7 @@ func (a *Activities) RevalidateMCP(ctx context.Context, in MCPRef) (RevalidateRe
 	// One record per drifted contract: a retry or the next pass finds it written.
 	sum := sha256.Sum256([]byte(live.ContractHash))
 	rec := modelplane.AuditRecord{Key: "mcp/" + s.Name + "@" + s.Version + "/quarantine/" + hex.EncodeToString(sum[:6]), Time: a.now(), Actor: "system",
-		Action: "mcp_quarantined", Subject: s.Name + "@" + s.Version + " → " + in.Channel, Model: s.Name, Target: in.Channel, Decision: "quarantined",
+		Action: modelplane.AuditMCPQuarantined, Subject: s.Name + "@" + s.Version + " → " + in.Channel, Model: s.Name, Target: in.Channel, Decision: "quarantined",
 		Details: map[string]any{"changes": res.Changes, "approved_contract": s.ContractHash, "live_contract": live.ContractHash}}
 	if err := a.Store.AppendAudit(ctx, rec); err != nil {
 		return res, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/providers/mlflow"
-	"github.com/modelplane/modelplane/store"
 )
 
 // mirrorMLflow mirrors a stage into MLflow when the version came from there.
@@ -32,68 +31,6 @@ func (a *Activities) mirrorMLflow(ctx context.Context, c modelplane.StageChange)
 	return true, mlflow.Mirror{Client: a.MLflow}.Apply(ctx, mc, v.Lineage.RegistryModel, c.Evidence)
 }
 
-// ImportMLflow imports an MLflow model version as a version of model (once:
-// a second import of the same MLflow version returns the stored one).
-func ImportMLflow(ctx context.Context, st *store.Store, c *mlflow.Client, model string, ref MLflowRef) (modelplane.Version, error) {
-	if c == nil {
-		return modelplane.Version{}, modelplane.FieldError("mlflow", "this server has no MLflow registry configured (set MLFLOW_TRACKING_URI)")
-	}
-	v, err := mlflow.Import(ctx, c, mlflow.Ref{Name: ref.Name, Version: ref.Version, Alias: ref.Alias})
-	if err != nil {
-		return v, err
-	}
-	v.Model = model
-	if got, err := st.GetVersion(ctx, model, v.Version); err == nil {
-		if got.Lineage.Registry != mlflow.RegistryName || got.Lineage.RegistryModel != v.Lineage.RegistryModel {
-			return got, modelplane.FieldError("mlflow", "model %s already has a version %s that did not come from MLflow model %q", model, v.Version, ref.Name)
-		}
-		return got, nil
-	}
-	created, err := st.CreateVersion(ctx, v)
-	if err != nil {
-		return v, fmt.Errorf("store imported version: %w", err)
-	}
-	return created, nil
-}
-
-// AutoPromoter is who auto-promotions are requested by: the webhook and the
-// reconciliation share it, so their idempotency keys collide on purpose.
-const AutoPromoter = "mlflow"
-
-// AutoPromote imports MLflow version `version` of mlflowModel (announced with
-// alias, or "" for a new version) and prepares a promotion for every target
-// rule that asks for it, keyed so that each (version, target) is prepared
-// once however often it is announced. It returns the promotions whose
-// workflow may still need starting, and why matching rules started nothing.
-func AutoPromote(ctx context.Context, st *store.Store, c *mlflow.Client, provs modelplane.Providers, mlflowModel, version, alias string) (start []modelplane.Promotion, skipped []string, err error) {
-	targets, err := st.ListTargets(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, t := range targets {
-		for _, r := range t.AutoPromote {
-			if !r.Matches(mlflowModel, alias) {
-				continue
-			}
-			v, err := ImportMLflow(ctx, st, c, r.Model, MLflowRef{Name: mlflowModel, Version: version})
-			if err != nil {
-				skipped = append(skipped, fmt.Sprintf("%s → %s: import: %v", mlflowModel, t.Name, err))
-				continue
-			}
-			key := fmt.Sprintf("mlflow/%s/%s/%s", mlflowModel, version, t.Name)
-			p, created, err := PreparePromotion(ctx, st, provs, PromotionRequest{Model: r.Model, Version: v.Version, Target: t.Name, Strategy: r.Strategy}, AutoPromoter, key)
-			switch {
-			case err != nil:
-				skipped = append(skipped, fmt.Sprintf("%s@%s → %s: %v", r.Model, v.Version, t.Name, err))
-			case created || (p.Status == modelplane.StatusRunning && p.Stage == modelplane.StagePending):
-				// Prepared before but perhaps never started (a crash in between): starting is idempotent.
-				start = append(start, p)
-			}
-		}
-	}
-	return start, skipped, nil
-}
-
 // ReconcileResult is what a reconciliation pass found.
 type ReconcileResult struct {
 	Start   []modelplane.Promotion `json:"start"`
@@ -107,6 +44,9 @@ func (a *Activities) ReconcileMLflow(ctx context.Context) (ReconcileResult, erro
 	var res ReconcileResult
 	if a.MLflow == nil {
 		return res, nil
+	}
+	if a.Promotions == nil {
+		return res, errNoPromotions
 	}
 	targets, err := a.Store.ListTargets(ctx)
 	if err != nil {
@@ -128,7 +68,7 @@ func (a *Activities) ReconcileMLflow(ctx context.Context) (ReconcileResult, erro
 			if version == "" {
 				continue
 			}
-			start, skipped, err := AutoPromote(ctx, a.Store, a.MLflow, a.Providers, r.MLflowModel, version, r.Alias)
+			start, skipped, err := a.Promotions.AutoPromote(ctx, r.MLflowModel, version, r.Alias)
 			if err != nil {
 				return res, err
 			}

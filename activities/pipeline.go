@@ -39,7 +39,7 @@ func (a *Activities) SoakBroken(ctx context.Context, in SoakInput) ([]string, er
 
 // StagePromotionInput is one target of a pipeline stage to promote.
 type StagePromotionInput struct {
-	Request     PromotionRequest
+	Request     modelplane.PromotionRequest
 	RequestedBy string
 	// Key makes the call idempotent: pipeline run, stage and target.
 	Key string
@@ -48,7 +48,10 @@ type StagePromotionInput struct {
 // PrepareStagePromotion records the promotion of one target of a pipeline
 // stage, the same way the API does; the pipeline starts it as a child.
 func (a *Activities) PrepareStagePromotion(ctx context.Context, in StagePromotionInput) (modelplane.Promotion, error) {
-	p, _, err := PreparePromotion(ctx, a.Store, a.Providers, in.Request, in.RequestedBy, in.Key)
+	if a.Promotions == nil {
+		return modelplane.Promotion{}, temporal.NewNonRetryableApplicationError(errNoPromotions.Error(), "misconfigured", nil)
+	}
+	p, _, err := a.Promotions.Prepare(ctx, in.Request, in.RequestedBy, in.Key)
 	var e *modelplane.Error
 	if errors.As(err, &e) && e.Code == modelplane.EConflict {
 		// Another promotion holds the pair: the stage fails rather than waits.

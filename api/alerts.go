@@ -104,7 +104,7 @@ func (s *Server) alertmanager(c echo.Context) error {
 		details := map[string]any{"alertname": o.Alertname, "fingerprint": a.Fingerprint, "starts_at": a.StartsAt, "labels": a.Labels, "annotations": a.Annotations}
 		if a.Status != "firing" {
 			o.Outcome = "resolved_recorded"
-			s.audit(c, "alert_resolved", d.Model+" on "+d.Target, d.Model, d.Target, details)
+			s.audit(c, modelplane.AuditAlertResolved, d.Model+" on "+d.Target, d.Model, d.Target, details)
 			out = append(out, o)
 			continue
 		}
@@ -129,7 +129,7 @@ func (s *Server) alertmanager(c echo.Context) error {
 		}
 		o.Outcome, o.Affected = "signalled", affected
 		details["affected"] = len(affected)
-		s.audit(c, "alert_firing", d.Model+" on "+d.Target, d.Model, d.Target, details)
+		s.audit(c, modelplane.AuditAlertFiring, d.Model+" on "+d.Target, d.Model, d.Target, details)
 		out = append(out, o)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"alerts": out})

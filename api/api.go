@@ -19,6 +19,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/policy"
+	"github.com/modelplane/modelplane/promotions"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
@@ -48,6 +49,9 @@ type Server struct {
 	// from (nil: not configured); MLflowWebhookSecret verifies its webhooks.
 	MLflow              *mlflow.Client
 	MLflowWebhookSecret []byte
+	// Promotions prepares and starts promotions; nil: the standard service
+	// over Store, Providers, Temporal, TaskQueue and MLflow.
+	Promotions modelplane.PromotionService
 
 	echo *echo.Echo
 	doc  map[string]any
@@ -143,6 +147,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
+	}
+	if s.Promotions == nil {
+		s.Promotions = &promotions.Service{Store: s.Store, Providers: s.Providers, Temporal: s.Temporal, TaskQueue: s.TaskQueue, MLflow: s.MLflow}
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

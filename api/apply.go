@@ -95,7 +95,7 @@ func (s *Server) apply(c echo.Context) error {
 			if err := s.write1(ctx, p); err != nil {
 				return fmt.Errorf("%s %s: %w", p.Kind, p.Name, err)
 			}
-			s.audit(c, "applied", string(p.Kind)+"/"+p.Name, modelName(p), "", map[string]any{"kind": p.Kind, "name": p.Name, "action": p.Action, "fields": p.Fields, "source": p.source})
+			s.audit(c, modelplane.AuditApplied, string(p.Kind)+"/"+p.Name, modelName(p), "", map[string]any{"kind": p.Kind, "name": p.Name, "action": p.Action, "fields": p.Fields, "source": p.source})
 		}
 	}
 	return c.JSON(http.StatusOK, out)

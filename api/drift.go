@@ -52,7 +52,7 @@ func (s *Server) drift(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "drift_reported", d.Model+" on "+d.Target, d.Model, d.Target, map[string]any{"signal": d, "affected": len(affected)})
+	s.audit(c, modelplane.AuditDriftReported, d.Model+" on "+d.Target, d.Model, d.Target, map[string]any{"signal": d, "affected": len(affected)})
 	return c.JSON(http.StatusAccepted, map[string]any{"affected": affected})
 }
 

@@ -37,7 +37,7 @@ func (s *Server) authorize(c echo.Context, in policy.Input) (modelplane.PolicyDe
 	}
 	if !d.Allow {
 		if !isRead(in.Action) {
-			rec := s.record(c, "denied", subjectOf(in), in.Asset.Name, targetName(in), map[string]any{"attempted": in.Action})
+			rec := s.record(c, modelplane.AuditDenied, subjectOf(in), in.Asset.Name, targetName(in), map[string]any{"attempted": in.Action})
 			rec.Version = in.Asset.Version
 			if in.Promotion != nil {
 				rec.PromotionID = in.Promotion.ID
@@ -207,7 +207,7 @@ func (s *Server) promotionInput(ctx context.Context, action string, p modelplane
 
 // record builds an audit record of an API action carrying the caller and
 // the policy decision that allowed (or denied) it.
-func (s *Server) record(c echo.Context, action, subject, model, target string, details map[string]any) modelplane.AuditRecord {
+func (s *Server) record(c echo.Context, action modelplane.AuditAction, subject, model, target string, details map[string]any) modelplane.AuditRecord {
 	who := caller(c)
 	if details == nil {
 		details = map[string]any{}

@@ -58,7 +58,7 @@ func (s *Server) exportAudit(c echo.Context) error {
 		return err
 	}
 	f.Limit = -1
-	s.write(c, s.record(c, "audit_exported", "audit", f.Model, "", map[string]any{"filter": f}))
+	s.write(c, s.record(c, modelplane.AuditExported, "audit", f.Model, "", map[string]any{"filter": f}))
 	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = s.Store.ExportAudit(c.Request().Context(), c.Response(), f)
@@ -69,7 +69,7 @@ func (s *Server) exportAudit(c echo.Context) error {
 // team's to read; the whole trail is for auditors and admins.
 func (s *Server) auditFilter(c echo.Context, action string) (store.AuditFilter, error) {
 	q := c.QueryParam
-	f := store.AuditFilter{Model: q("model"), Version: q("version"), PromotionID: q("promotion"), Actor: q("actor"), Action: q("action"),
+	f := store.AuditFilter{Model: q("model"), Version: q("version"), PromotionID: q("promotion"), Actor: q("actor"), Action: modelplane.AuditAction(q("action")),
 		Subject: q("subject"), Decision: q("decision"), Agent: q("agent")}
 	for _, t := range []struct {
 		name string
@@ -121,7 +121,7 @@ func (s *Server) latestMCP(ctx context.Context, name string) (modelplane.MCPServ
 }
 
 // audit records an API action; a failure is logged, not fatal to the request.
-func (s *Server) audit(c echo.Context, action, subject, model, target string, details map[string]any) {
+func (s *Server) audit(c echo.Context, action modelplane.AuditAction, subject, model, target string, details map[string]any) {
 	s.write(c, s.record(c, action, subject, model, target, details))
 }
 
@@ -141,7 +141,7 @@ func (s *Server) readModelAs(c echo.Context, name, action string) (modelplane.Mo
 
 // authorizeStart asks whether the caller may start this promotion: the
 // model, the version's metrics and lineage, and the target's environment.
-func (s *Server) authorizeStart(c echo.Context, r PromotionRequest) error {
+func (s *Server) authorizeStart(c echo.Context, r modelplane.PromotionRequest) error {
 	ctx := c.Request().Context()
 	// Say what is missing or unknown before asking about it.
 	for _, f := range []struct{ name, v string }{{"model", r.Model}, {"version", r.Version}, {"target", r.Target}} {
@@ -203,6 +203,9 @@ func (s *Server) teamsOf(ctx context.Context, ps []modelplane.Promotion) (map[st
 	}
 	return out, nil
 }
+
+// promotions is the service every promotion is made through (Handler sets it).
+func (s *Server) promotions() modelplane.PromotionService { return s.Promotions }
 
 func (s *Server) taskQueue() string {
 	if s.TaskQueue != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/modelplane/modelplane/providers/mcp/mcptest"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/store"
+	"github.com/modelplane/modelplane/workflows"
 	"go.temporal.io/sdk/client"
 )
 
@@ -113,7 +114,7 @@ func TestMCPServerLifecycle(t *testing.T) {
 
 	// 1.1.0 changes its tools under the same version: re-validation quarantines it.
 	live.SetTools(mcptest.Forecast(), mcptest.PoisonedTool())
-	run, err := h.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "revalidate-test", TaskQueue: activities.TaskQueue}, activities.MCPRevalidateWorkflow, activities.MCPRef{Name: name, Channel: "prod"})
+	run, err := h.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "revalidate-test", TaskQueue: workflows.TaskQueue}, activities.MCPRevalidateWorkflow, activities.MCPRef{Name: name, Channel: "prod"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestMCPServerLifecycle(t *testing.T) {
 
 func hasAction(recs []modelplane.AuditRecord, action string) bool {
 	for _, r := range recs {
-		if r.Action == action {
+		if string(r.Action) == action {
 			return true
 		}
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
-	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/providers/mlflow"
 )
 
@@ -61,12 +60,12 @@ func (s *Server) mlflowWebhook(c echo.Context) error {
 		_, err := s.Store.SeenDelivery(ctx, "mlflow", d.ID)
 		return firstErr(err, c.JSON(http.StatusOK, res)) // not an event that starts anything
 	}
-	started, skipped, err := activities.AutoPromote(ctx, s.Store, s.MLflow, s.Providers, d.Model, d.Version, alias)
+	started, skipped, err := s.promotions().AutoPromote(ctx, d.Model, d.Version, alias)
 	if err != nil {
 		return err
 	}
 	for _, p := range started {
-		if err := s.startPromotion(ctx, p); err != nil {
+		if err := s.promotions().Start(ctx, p); err != nil {
 			skipped = append(skipped, fmt.Sprintf("%s: %v", p.ID, err))
 			continue
 		}
@@ -76,7 +75,7 @@ func (s *Server) mlflowWebhook(c echo.Context) error {
 	if _, err := s.Store.SeenDelivery(ctx, "mlflow", d.ID); err != nil {
 		return err
 	}
-	s.audit(c, "mlflow_webhook", d.Model+"@"+d.Version, "", "", map[string]any{"delivery": d.ID, "event": d.Event(), "promotions": res.Promotions, "skipped": skipped})
+	s.audit(c, modelplane.AuditMLflowWebhook, d.Model+"@"+d.Version, "", "", map[string]any{"delivery": d.ID, "event": d.Event(), "promotions": res.Promotions, "skipped": skipped})
 	return c.JSON(http.StatusOK, res)
 }
 

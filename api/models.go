@@ -29,7 +29,7 @@ func (s *Server) createModel(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "model_created", "model/"+m.Name, m.Name, "", map[string]any{"risk_tier": m.RiskTier, "owner": m.Owner, "team": m.Team})
+	s.audit(c, modelplane.AuditModelCreated, "model/"+m.Name, m.Name, "", map[string]any{"risk_tier": m.RiskTier, "owner": m.Owner, "team": m.Team})
 	return c.JSON(http.StatusCreated, m)
 }
 
@@ -87,7 +87,7 @@ func (s *Server) createVersion(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := s.record(c, "version_created", "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"artifact_uri": v.ArtifactURI, "lineage": v.Lineage, "metrics": v.Metrics})
+	rec := s.record(c, modelplane.AuditVersionCreated, "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"artifact_uri": v.ArtifactURI, "lineage": v.Lineage, "metrics": v.Metrics})
 	rec.Version = v.Version
 	s.write(c, rec)
 	return c.JSON(http.StatusCreated, v)
@@ -136,7 +136,7 @@ func (s *Server) setMetrics(c echo.Context) error {
 			}
 		}
 	}
-	rec := s.record(c, "evidence_updated", "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"metrics": v.Metrics, "promotions": signalled})
+	rec := s.record(c, modelplane.AuditEvidenceUpdated, "model/"+v.Model+"@"+v.Version, v.Model, "", map[string]any{"metrics": v.Metrics, "promotions": signalled})
 	rec.Version = v.Version
 	s.write(c, rec)
 	return c.JSON(http.StatusOK, map[string]any{"version": v, "promotions_revalidating": signalled})
@@ -194,7 +194,7 @@ func (s *Server) createTarget(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "target_created", "target/"+t.Name, "", t.Name, map[string]any{"provider": t.Provider, "environment": t.Environment})
+	s.audit(c, modelplane.AuditTargetCreated, "target/"+t.Name, "", t.Name, map[string]any{"provider": t.Provider, "environment": t.Environment})
 	return c.JSON(http.StatusCreated, t)
 }
 

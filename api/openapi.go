@@ -16,7 +16,7 @@ var bodies = map[string]any{
 	"Model":               modelplane.Model{},
 	"Version":             versionRequest{},
 	"Target":              modelplane.Target{},
-	"PromotionRequest":    PromotionRequest{},
+	"PromotionRequest":    modelplane.PromotionRequest{},
 	"ApprovalRequest":     ApprovalRequest{},
 	"MetricsRequest":      MetricsRequest{},
 	"RollbackRequest":     RollbackRequest{},
@@ -30,7 +30,7 @@ var bodies = map[string]any{
 	"ApplyRequest":        ApplyRequest{},
 	"AlertmanagerWebhook": AlertmanagerWebhook{},
 	"MCPServerRequest":    MCPServerRequest{},
-	"MCPPromotionRequest": MCPPromotionRequest{},
+	"MCPPromotionRequest": modelplane.MCPPromotionRequest{},
 }
 
 var paramRE = regexp.MustCompile(`:([a-z]+)`)

@@ -59,7 +59,7 @@ func (s *Server) putPipeline(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.audit(c, "pipeline_applied", "pipeline "+p.Name, "", "", map[string]any{"pipeline": p.Name, "team": p.Team, "created": !found})
+	s.audit(c, modelplane.AuditPipelineApplied, "pipeline "+p.Name, "", "", map[string]any{"pipeline": p.Name, "team": p.Team, "created": !found})
 	status := http.StatusOK
 	if !found {
 		status = http.StatusCreated
@@ -198,7 +198,7 @@ func (s *Server) startRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := s.record(c, "pipeline_run_started", "pipeline "+p.Name+": "+r.Model+"@"+r.Version, r.Model, "", map[string]any{"pipeline": p.Name, "run_id": id, "hotfix": r.Hotfix})
+	rec := s.record(c, modelplane.AuditPipelineRunStarted, "pipeline "+p.Name+": "+r.Model+"@"+r.Version, r.Model, "", map[string]any{"pipeline": p.Name, "run_id": id, "hotfix": r.Hotfix})
 	rec.Version = r.Version
 	s.write(c, rec)
 	return c.JSON(http.StatusAccepted, RunAccepted{RunID: id})
@@ -271,7 +271,7 @@ func (s *Server) promoteStage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rec := s.record(c, "pipeline_stage_promoted", "pipeline "+p.Name+": "+m.Name+"@"+v.Version+", stage "+stage, m.Name, "", map[string]any{"pipeline": p.Name, "stage": stage})
+	rec := s.record(c, modelplane.AuditPipelineStagePromote, "pipeline "+p.Name+": "+m.Name+"@"+v.Version+", stage "+stage, m.Name, "", map[string]any{"pipeline": p.Name, "stage": stage})
 	rec.Version = v.Version
 	s.write(c, rec)
 	return c.JSON(http.StatusAccepted, map[string]any{"run_id": id, "stage": stage, "status": "promotion requested"})

@@ -5,26 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelplane/modelplane"
-	"github.com/modelplane/modelplane/activities"
 	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/workflows"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
 
 // --- promotions ---
-
-// PromotionRequest is the body of POST /v1/promotions.
-type PromotionRequest = activities.PromotionRequest
 
 // PromotionAccepted is the 202 answer.
 type PromotionAccepted struct {
@@ -40,84 +34,41 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// newID names a promotion: sortable by day, unique by chance.
-
+// createPromotion is the whole path of a request: resolve what it names,
+// ask the policy, prepare the promotion, start its workflow, audit.
 func (s *Server) createPromotion(c echo.Context) error {
 	ctx := c.Request().Context()
-	var r PromotionRequest
+	var r modelplane.PromotionRequest
 	if err := bind(c, &r); err != nil {
 		return err
 	}
-	who := caller(c)
-	if r.MLflow != nil {
-		if r.Version != "" {
-			return modelplane.FieldError("version", "give version or mlflow, not both")
-		}
-		v, err := activities.ImportMLflow(ctx, s.Store, s.MLflow, r.Model, *r.MLflow)
-		if err != nil {
-			return err
-		}
-		r.Version = v.Version
+	r, err := s.promotions().Resolve(ctx, r)
+	if err != nil {
+		return err
 	}
 	if err := s.authorizeStart(c, r); err != nil {
 		return err
 	}
-	p, created, err := activities.PreparePromotion(ctx, s.Store, s.Providers, r, who.Name, c.Request().Header.Get("Idempotency-Key"))
+	p, created, err := s.promotions().Prepare(ctx, r, caller(c).Name, c.Request().Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
+	return s.accept(c, p, created, map[string]any{"promotion_id": p.ID, "strategy": p.Strategy})
+}
+
+// accept starts a newly prepared promotion, audits the request and answers
+// 202; a replayed idempotency key answers with the promotion it made before.
+func (s *Server) accept(c echo.Context, p modelplane.Promotion, created bool, detail map[string]any) error {
 	if !created {
 		return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status, Replayed: true})
 	}
-	if err := s.startPromotion(ctx, p); err != nil {
+	if err := s.promotions().Start(c.Request().Context(), p); err != nil {
 		return err
 	}
-	rec := s.record(c, "promotion_requested", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "strategy": p.Strategy})
+	rec := s.record(c, modelplane.AuditPromotionRequested, p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, detail)
 	rec.Version = p.Version
 	s.write(c, rec)
 	return c.JSON(http.StatusAccepted, PromotionAccepted{ID: p.ID, WorkflowID: p.WorkflowID, Status: p.Status})
-}
-
-// startPromotion starts the workflow of a prepared model promotion.
-func (s *Server) startPromotion(ctx context.Context, p modelplane.Promotion) error {
-	t, err := s.Store.GetTarget(ctx, p.Target)
-	if err != nil {
-		return err
-	}
-	strategy, who := p.Strategy, p.RequestedBy
-	return s.startWorkflow(ctx, p, fmt.Sprintf("Promote %s %s → %s (%s) requested by %s", p.Model, p.Version, p.Target, strategy.Type, who),
-		fmt.Sprintf("**Model:** %s · **Version:** %s · **Target:** %s (%s)\n\n**Strategy:** %s, bake %s, monitor %s\n\n**Requested by:** %s\n\nSee *Current Details* for the evidence and how to approve.",
-			p.Model, p.Version, p.Target, t.Environment, describe(strategy), strategy.Bake, strategy.MonitorWindow, who))
-}
-
-// startWorkflow starts a promotion's workflow once: a second start (a
-// retried webhook, the reconciliation) finds it running; a failed start is
-// recorded on the promotion.
-func (s *Server) startWorkflow(ctx context.Context, p modelplane.Promotion, summary, details string) error {
-	opts := client.StartWorkflowOptions{
-		ID: p.WorkflowID, TaskQueue: s.taskQueue(),
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE, // a promotion id runs once
-		StaticSummary:         summary, StaticDetails: details,
-	}
-	if _, err := s.Temporal.ExecuteWorkflow(ctx, opts, workflows.PromotionWorkflow, workflows.PromotionInput{Promotion: p}); err != nil {
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &started) {
-			return nil
-		}
-		_ = s.Store.FailPromotion(context.WithoutCancel(ctx), p.ID, "workflow could not be started: "+err.Error())
-		return fmt.Errorf("start workflow: %w", err)
-	}
-	return nil
-}
-
-func describe(s modelplane.RolloutStrategy) string {
-	switch {
-	case s.Type == modelplane.StrategyShadow:
-		return fmt.Sprintf("shadow %d%% then %s %v", s.ShadowPercent, s.Then, s.Steps)
-	case len(s.Steps) > 0:
-		return fmt.Sprintf("%s %v", s.Type, s.Steps)
-	}
-	return s.Type
 }
 
 func (s *Server) getPromotion(c echo.Context) error {
@@ -244,6 +195,11 @@ func (s *Server) live(ctx context.Context, p modelplane.Promotion) modelplane.Pr
 	return q
 }
 
+// refused names the record of an update the workflow refused.
+var refused = map[string]modelplane.AuditAction{
+	workflows.Approve: modelplane.AuditApproveRefused, workflows.Rollback: modelplane.AuditRollbackRefused, workflows.Decide: modelplane.AuditDecideRefused,
+}
+
 func (s *Server) update(c echo.Context, p modelplane.Promotion, name string, arg any, status int) error {
 	ctx := c.Request().Context()
 	if modelplane.Terminal(p.Status) {
@@ -259,7 +215,7 @@ func (s *Server) update(c echo.Context, p modelplane.Promotion, name string, arg
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &app):
-			rec := s.record(c, name+"_refused", p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "error": app.Message()})
+			rec := s.record(c, refused[name], p.Model+"@"+p.Version+" → "+p.Target, p.Model, p.Target, map[string]any{"promotion_id": p.ID, "error": app.Message()})
 			rec.Version = p.Version
 			s.write(c, rec)
 			return modelplane.Errorf(modelplane.EConflict, "%s", app.Message())

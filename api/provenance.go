@@ -110,7 +110,7 @@ func (s *Server) buildProvenance(ctx context.Context, m modelplane.Model, versio
 	}
 	out.Records = len(recs)
 	for _, r := range recs {
-		if r.Policy != nil || r.Action == "denied" || r.Action == "approval_denied" {
+		if r.Policy != nil || r.Action == modelplane.AuditDenied || r.Action == modelplane.AuditApprovalDenied {
 			out.Decisions = append(out.Decisions, r)
 		}
 		switch r.Action {
@@ -174,8 +174,9 @@ type LatencySample struct {
 }
 
 // governed are the audit actions that a policy decision must accompany.
-var governed = []string{"model_created", "version_created", "target_created", "promotion_requested", "mcp_server_registered",
-	"evidence_updated", "drift_reported", "vote", "approval_denied", "denied", "policy_decision"}
+var governed = []modelplane.AuditAction{modelplane.AuditModelCreated, modelplane.AuditVersionCreated, modelplane.AuditTargetCreated,
+	modelplane.AuditPromotionRequested, modelplane.AuditMCPServerRegistered, modelplane.AuditEvidenceUpdated, modelplane.AuditDriftReported,
+	modelplane.AuditVote, modelplane.AuditApprovalDenied, modelplane.AuditDenied, modelplane.AuditPolicyDecision}
 
 func (s *Server) scorecard(c echo.Context) error {
 	if _, err := s.authorize(c, policy.Input{Action: policy.ActionScorecardRead}); err != nil {
@@ -206,7 +207,7 @@ func (s *Server) scorecard(c echo.Context) error {
 
 	explicit, transitions, overrides := 0, 0, 0
 	since := time.Now().Add(-90 * 24 * time.Hour)
-	recs, err := s.Store.ListAudit(ctx, store.AuditFilter{Limit: 5000, Since: since, ExcludeActions: []string{modelplane.AuditToolCall}})
+	recs, err := s.Store.ListAudit(ctx, store.AuditFilter{Limit: 5000, Since: since, ExcludeActions: []modelplane.AuditAction{modelplane.AuditToolCall}})
 	if err != nil {
 		return err
 	}
@@ -228,7 +229,7 @@ func (s *Server) scorecard(c echo.Context) error {
 				explicit++
 			}
 		}
-		if (r.Action == "decision" && r.Decision == "promote") || (r.Policy != nil && r.Action == "denied" && r.Details["attempted"] == policy.ActionPromotionOverride) {
+		if (r.Action == modelplane.AuditDecision && r.Decision == "promote") || (r.Policy != nil && r.Action == modelplane.AuditDenied && r.Details["attempted"] == policy.ActionPromotionOverride) {
 			overrides++
 		}
 	}

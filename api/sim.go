@@ -82,7 +82,7 @@ func (s *Server) simHealth(c echo.Context) error {
 	if err := s.Sim.SetHealth(ctx, target, r.Model, version, h); err != nil {
 		return err
 	}
-	s.audit(c, "sim_health_set", r.Model+"@"+version+" on "+target, r.Model, target, map[string]any{"health": h})
+	s.audit(c, modelplane.AuditSimHealthSet, r.Model+"@"+version+" on "+target, r.Model, target, map[string]any{"health": h})
 	return c.JSON(http.StatusOK, map[string]any{"model": r.Model, "target": target, "version": version, "health": h})
 }
 
@@ -125,6 +125,6 @@ func (s *Server) simTraffic(c echo.Context) error {
 		}
 		return err
 	}
-	s.audit(c, "sim_traffic_set", model+" on "+target, model, target, map[string]any{"traffic": r.Traffic.String(), "shadow": r.Shadow})
+	s.audit(c, modelplane.AuditSimTrafficSet, model+" on "+target, model, target, map[string]any{"traffic": r.Traffic.String(), "shadow": r.Shadow})
 	return c.JSON(http.StatusOK, map[string]any{"model": model, "target": target, "traffic": r.Traffic, "shadow": r.Shadow})
 }

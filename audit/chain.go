@@ -59,7 +59,7 @@ func Canonical(rec modelplane.AuditRecord) []byte {
 	for _, s := range []string{
 		rec.Key,
 		rec.Time.UTC().Truncate(TimePrecision).Format(time.RFC3339Nano),
-		rec.Actor, rec.Action, rec.Subject, rec.PromotionID, rec.Model,
+		rec.Actor, string(rec.Action), rec.Subject, rec.PromotionID, rec.Model,
 		rec.Version, rec.Target, rec.Decision, rec.EvidenceHash,
 	} {
 		e.buf.WriteByte(',')

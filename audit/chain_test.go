@@ -104,7 +104,7 @@ func TestHashCoversEveryField(t *testing.T) {
 		"policy":  func(r *modelplane.AuditRecord) { r.Policy = &modelplane.PolicyDecision{ID: "d", Allow: false} },
 		"prev":    func(r *modelplane.AuditRecord) { r.PrevHash = "x" },
 		// Shifting text between fields must not collide.
-		"shift": func(r *modelplane.AuditRecord) { r.Actor, r.Action = r.Actor+r.Action[:1], r.Action[1:] },
+		"shift": func(r *modelplane.AuditRecord) { r.Actor, r.Action = r.Actor+string(r.Action[:1]), r.Action[1:] },
 	}
 	for name, m := range muts {
 		r := base

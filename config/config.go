@@ -120,7 +120,9 @@ type Tracing struct {
 
 // Events configures where lifecycle CloudEvents go.
 type Events struct {
-	Webhook    string `json:"webhook" doc:"POST lifecycle CloudEvents here (signed with MODELPLANE_EVENTS_WEBHOOK_SECRET)"`
+	Webhook string `json:"webhook" doc:"POST lifecycle CloudEvents here (signed with MODELPLANE_EVENTS_WEBHOOK_SECRET)"`
+	// SecretFile holds the webhook's signing secret; MODELPLANE_EVENTS_WEBHOOK_SECRET wins.
+	SecretFile string `json:"secret_file" doc:"file holding the events webhook's signing secret (or set MODELPLANE_EVENTS_WEBHOOK_SECRET)"`
 	NATS       string `json:"nats" doc:"publish lifecycle CloudEvents to this NATS server (JetStream)"`
 	NATSStream string `json:"nats_stream" doc:"JetStream stream"`
 	NATSPrefix string `json:"nats_prefix" doc:"subject prefix"`
@@ -137,12 +139,17 @@ type Alerts struct {
 type MLflow struct {
 	TrackingURI    string   `json:"tracking_uri" doc:"MLflow tracking server (also MLFLOW_TRACKING_URI)"`
 	ReconcileEvery Duration `json:"reconcile_every" doc:"how often auto_promote rules are reconciled with MLflow"`
+	// WebhookSecretFile holds the secret MLflow signs webhooks with;
+	// MODELPLANE_MLFLOW_WEBHOOK_SECRET wins.
+	WebhookSecretFile string `json:"webhook_secret_file" doc:"file holding the MLflow webhook secret (or set MODELPLANE_MLFLOW_WEBHOOK_SECRET)"`
 }
 
 // MCP configures the MCP registry (token: MODELPLANE_MCP_REGISTRY_TOKEN).
 type MCP struct {
 	URL             string   `json:"url" doc:"MCP registry base URL"`
 	RevalidateEvery Duration `json:"revalidate_every" doc:"how often published MCP servers are revalidated (0: off)"`
+	// TokenFile holds the registry publish token; MODELPLANE_MCP_REGISTRY_TOKEN wins.
+	TokenFile string `json:"token_file" doc:"file holding the MCP registry publish token (or set MODELPLANE_MCP_REGISTRY_TOKEN)"`
 }
 
 // OIDC configures JWT validation for the API (and the Temporal Web UI docs).
@@ -478,6 +485,49 @@ func setFromString(v reflect.Value, s string) error {
 		return fmt.Errorf("unsupported type %s", v.Type())
 	}
 	return nil
+}
+
+// Secrets are the credentials a server or worker holds. Each comes from its
+// environment variable or from the file the config names, never from the
+// config file itself, and is read once, at start.
+type Secrets struct {
+	TemporalAPIKey      string
+	MCPRegistryToken    string
+	EventsWebhookSecret string
+	MLflowWebhookSecret string
+}
+
+// Secrets reads every secret the config refers to; an unreadable file is an
+// error naming its variable.
+func (c Config) Secrets(getenv func(string) string) (Secrets, error) {
+	var s Secrets
+	var err error
+	for _, x := range []struct {
+		dst       *string
+		env, file string
+	}{
+		{&s.TemporalAPIKey, "MODELPLANE_TEMPORAL_API_KEY", c.Temporal.APIKeyFile},
+		{&s.MCPRegistryToken, "MODELPLANE_MCP_REGISTRY_TOKEN", c.MCP.TokenFile},
+		{&s.EventsWebhookSecret, "MODELPLANE_EVENTS_WEBHOOK_SECRET", c.Events.SecretFile},
+		{&s.MLflowWebhookSecret, "MODELPLANE_MLFLOW_WEBHOOK_SECRET", c.MLflow.WebhookSecretFile},
+	} {
+		if *x.dst, err = Secret(getenv, x.env, x.file); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// String never shows a secret: a Secrets logged by mistake says which are set.
+func (s Secrets) String() string {
+	set := func(v string) string {
+		if v == "" {
+			return "unset"
+		}
+		return "set"
+	}
+	return fmt.Sprintf("temporal_api_key=%s mcp_registry_token=%s events_webhook_secret=%s mlflow_webhook_secret=%s",
+		set(s.TemporalAPIKey), set(s.MCPRegistryToken), set(s.EventsWebhookSecret), set(s.MLflowWebhookSecret))
 }
 
 // Secret reads a secret from the environment variable env, else from file

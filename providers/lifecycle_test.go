@@ -159,7 +159,7 @@ func (l *lifecycle) audit(t *testing.T, promotionID string) []modelplane.AuditRe
 }
 
 func hasAudit(recs []modelplane.AuditRecord, action, decision string) bool {
-	return slices.ContainsFunc(recs, func(r modelplane.AuditRecord) bool { return r.Action == action && r.Decision == decision })
+	return slices.ContainsFunc(recs, func(r modelplane.AuditRecord) bool { return string(r.Action) == action && r.Decision == decision })
 }
 
 func canary(steps ...int) modelplane.RolloutStrategy {

@@ -18,6 +18,7 @@ import (
 	"github.com/modelplane/modelplane/api"
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/policy"
+	"github.com/modelplane/modelplane/promotions"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/temporalserver"
@@ -75,7 +76,8 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts := &activities.Activities{Store: st, Providers: provs, Temporal: tc, HTTP: &http.Client{Timeout: 10 * time.Second}, Policy: engine}
+	acts := &activities.Activities{Store: st, Providers: provs, Temporal: tc, HTTP: &http.Client{Timeout: 10 * time.Second}, Policy: engine,
+		Promotions: &promotions.Service{Store: st, Providers: provs, Temporal: tc}}
 	w := mpworker.New(tc, acts, mpworker.Options{})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

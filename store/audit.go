@@ -39,13 +39,13 @@ type auditRow struct {
 func (auditRow) TableName() string { return "audit_records" }
 
 func auditRowOf(r modelplane.AuditRecord) auditRow {
-	return auditRow{Seq: r.Seq, Key: r.Key, Time: r.Time, Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID,
+	return auditRow{Seq: r.Seq, Key: r.Key, Time: r.Time, Actor: r.Actor, Action: string(r.Action), Subject: r.Subject, PromotionID: r.PromotionID,
 		Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details, Version: r.Version, Policy: r.Policy,
 		EvidenceHash: r.EvidenceHash, PrevHash: r.PrevHash, Hash: r.Hash}
 }
 
 func (r auditRow) domain() modelplane.AuditRecord {
-	return modelplane.AuditRecord{Seq: r.Seq, Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: r.Action, Subject: r.Subject, PromotionID: r.PromotionID,
+	return modelplane.AuditRecord{Seq: r.Seq, Key: r.Key, Time: r.Time.UTC(), Actor: r.Actor, Action: modelplane.AuditAction(r.Action), Subject: r.Subject, PromotionID: r.PromotionID,
 		Model: r.Model, Target: r.Target, Decision: r.Decision, Details: r.Details, Version: r.Version, Policy: r.Policy,
 		EvidenceHash: r.EvidenceHash, PrevHash: r.PrevHash, Hash: r.Hash}
 }
@@ -127,14 +127,15 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord)
 type AuditFilter struct {
 	Model, PromotionID, Actor string
 	// Version and Action match exactly.
-	Version, Action string
+	Version string
+	Action  modelplane.AuditAction
 	// Subject and Decision match exactly (a tool call's subject is
 	// "server/tool", its decision the outcome); Agent matches the
 	// details' agent, the OAuth client a tool call came through.
 	Subject, Decision, Agent string
 	// ExcludeActions leaves these actions out (the scorecard reads
 	// lifecycle records without the flood of tool calls).
-	ExcludeActions []string
+	ExcludeActions []modelplane.AuditAction
 	// Since and Until bound the record's time: Since <= time < Until.
 	Since, Until time.Time
 	// AfterSeq and BeforeSeq bound the record's seq: AfterSeq < seq <
@@ -338,7 +339,7 @@ func sealAuditChain(ctx context.Context, tx *sql.Tx, d dialect) error {
 				rows.Close()
 				return fmt.Errorf("audit record %d: %w", l.oldSeq, err)
 			}
-			l.rec = modelplane.AuditRecord{Key: key.String, Time: t, Actor: actor.String, Action: action.String, Subject: subject.String,
+			l.rec = modelplane.AuditRecord{Key: key.String, Time: t, Actor: actor.String, Action: modelplane.AuditAction(action.String), Subject: subject.String,
 				PromotionID: pid.String, Model: model.String, Target: tgt.String, Decision: dec.String}
 			if details.Valid && details.String != "" {
 				if err := json.Unmarshal([]byte(details.String), &l.rec.Details); err != nil {
@@ -389,4 +390,11 @@ func (s *Store) ToolCallCounts(ctx context.Context, since time.Time) (map[string
 	err := s.db.WithContext(ctx).Model(&auditRow{}).Where("action = ? AND time >= ? AND policy LIKE ?", modelplane.AuditToolCall, since.UTC(), `%"explicit":true%`).
 		Count(&explicit).Error
 	return by, int(explicit), err
+}
+
+// AuditActions returns the distinct actions on record.
+func (s *Store) AuditActions(ctx context.Context) ([]modelplane.AuditAction, error) {
+	var out []modelplane.AuditAction
+	err := s.db.WithContext(ctx).Model(&auditRow{}).Distinct("action").Order("action").Pluck("action", &out).Error
+	return out, err
 }

@@ -60,7 +60,7 @@ func TestToolCallQueries(t *testing.T) {
 				"by tool":          {store.AuditFilter{Subject: "io.github.acme/notes/echo"}, 3},
 				"by outcome":       {store.AuditFilter{Action: modelplane.AuditToolCall, Decision: "denied"}, 2},
 				"agent and tool":   {store.AuditFilter{Agent: "agent-a", Subject: "io.github.acme/notes/echo"}, 1},
-				"without calls":    {store.AuditFilter{ExcludeActions: []string{modelplane.AuditToolCall}}, 1},
+				"without calls":    {store.AuditFilter{ExcludeActions: []modelplane.AuditAction{modelplane.AuditToolCall}}, 1},
 				"unknown agent":    {store.AuditFilter{Agent: "nobody"}, 0},
 				"agent on any act": {store.AuditFilter{Agent: "agent-a"}, 4},
 			} {

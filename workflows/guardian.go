@@ -147,7 +147,7 @@ type guardian struct {
 	ops   bool // awaits platform operations, mirrors stages (provider-operations)
 }
 
-func (g *guardian) add(ctx workflow.Context, action, actor, decision string, details map[string]any) {
+func (g *guardian) add(ctx workflow.Context, action modelplane.AuditAction, actor, decision string, details map[string]any) {
 	// The record concerns the version that was serving: the one rolled back
 	// from, when there is one.
 	version := g.in.Stable
@@ -192,7 +192,7 @@ func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
 		if st, err := g.context(ctx); err == nil && st.Busy {
 			// A running promotion moves traffic; two writers would fight. The
 			// promotion has its own analysis and rollback.
-			g.add(ctx, "rollback_deferred", "system", "skipped", map[string]any{"why": "a promotion of this model on this target is running", "drift": e.Drift, "rollback": e.Rollback})
+			g.add(ctx, modelplane.AuditRollbackDeferred, "system", "skipped", map[string]any{"why": "a promotion of this model on this target is running", "drift": e.Drift, "rollback": e.Rollback})
 			g.flush(ctx, nil)
 			return
 		}
@@ -200,12 +200,12 @@ func (g *guardian) handle(ctx workflow.Context, e GuardianEvent) {
 	switch {
 	case e.Promoted != nil:
 		g.in.Stable, g.in.Previous, g.in.Failures = e.Promoted.Stable, e.Promoted.Previous, 0
-		g.add(ctx, "guardian_watching", "system", e.Promoted.Stable, map[string]any{"previous": e.Promoted.Previous, "promotion_id": e.Promoted.PromotionID})
+		g.add(ctx, modelplane.AuditGuardianWatching, "system", e.Promoted.Stable, map[string]any{"previous": e.Promoted.Previous, "promotion_id": e.Promoted.PromotionID})
 		g.flush(ctx, nil)
 	case e.Drift != nil:
 		d := e.Drift
 		if d.Version != "" && d.Version != g.in.Stable {
-			g.add(ctx, "drift_ignored", nonEmpty(d.Source, "drift-signal"), "ignored", map[string]any{"version": d.Version, "stable": g.in.Stable})
+			g.add(ctx, modelplane.AuditDriftIgnored, nonEmpty(d.Source, "drift-signal"), "ignored", map[string]any{"version": d.Version, "stable": g.in.Stable})
 			g.flush(ctx, nil)
 			return
 		}
@@ -272,25 +272,25 @@ func (g *guardian) check(ctx workflow.Context, st activities.GuardianState) {
 func (g *guardian) rollback(ctx workflow.Context, cause modelplane.RollbackCause, actor, reason string, d *modelplane.DriftSignal) {
 	bad := g.in.Stable
 	if g.in.Previous == "" || bad == "" {
-		g.add(ctx, "rollback", actor, "impossible", map[string]any{"cause": cause, "reason": reason, "why": "no previous version kept"})
+		g.add(ctx, modelplane.AuditRollback, actor, "impossible", map[string]any{"cause": cause, "reason": reason, "why": "no previous version kept"})
 	} else {
 		g.in.MutSeq++
 		in := activities.TrafficInput{Model: g.in.Model, Target: g.in.Target, Split: modelplane.TrafficSplit{g.in.Previous: 100},
 			MutationID: fmt.Sprintf("%s/g%d", GuardianWorkflowID(g.in.Model, g.in.Target), g.in.MutSeq)}
 		if err := mutate(ctx, withActivity(ctx, 0), g.ops, g.in.Target, acts.SetTraffic, in); err != nil {
-			g.add(ctx, "rollback", actor, "failed", map[string]any{"cause": cause, "reason": reason, "error": errText(err)})
+			g.add(ctx, modelplane.AuditRollback, actor, "failed", map[string]any{"cause": cause, "reason": reason, "error": errText(err)})
 			g.flush(ctx, nil)
 			return
 		}
 		g.in.Stable, g.in.Previous, g.in.Failures = g.in.Previous, "", 0
-		g.add(ctx, "rollback", actor, "rolled_back", map[string]any{"cause": cause, "reason": reason, "from": bad, "to": g.in.Stable, "mutation_id": in.MutationID})
+		g.add(ctx, modelplane.AuditRollback, actor, "rolled_back", map[string]any{"cause": cause, "reason": reason, "from": bad, "to": g.in.Stable, "mutation_id": in.MutationID})
 		g.flush(ctx, &modelplane.Deployment{Model: g.in.Model, Target: g.in.Target, Stable: g.in.Stable, Traffic: in.Split, UpdatedAt: workflow.Now(ctx).UTC()})
 		if g.ops {
 			c := modelplane.StageChange{Model: g.in.Model, Version: bad, Stage: modelplane.VersionRolledBack, Previous: g.in.Stable, Note: reason}
 			if stager, err := markVersion(ctx, g.in.Target, c); err != nil {
-				g.add(ctx, "registry_mirror_failed", "system", c.Stage, map[string]any{"version": bad, "error": errText(err)})
+				g.add(ctx, modelplane.AuditRegistryMirrorFailed, "system", c.Stage, map[string]any{"version": bad, "error": errText(err)})
 			} else if stager {
-				g.add(ctx, "registry_marked", "system", c.Stage, map[string]any{"version": bad, "previous": g.in.Stable})
+				g.add(ctx, modelplane.AuditRegistryMarked, "system", c.Stage, map[string]any{"version": bad, "previous": g.in.Stable})
 			}
 		}
 	}
@@ -299,7 +299,7 @@ func (g *guardian) rollback(ctx workflow.Context, cause modelplane.RollbackCause
 		rin := activities.RetrainInput{EventID: fmt.Sprintf("%s/retrain/%d", GuardianWorkflowID(g.in.Model, g.in.Target), g.in.MutSeq),
 			Model: g.in.Model, Target: g.in.Target, Version: bad, Reason: reason, Drift: d}
 		decision, details := requestRetrain(ctx, rin)
-		g.add(ctx, "retrain", "system", decision, details)
+		g.add(ctx, modelplane.AuditRetrain, "system", decision, details)
 	}
 	g.flush(ctx, nil)
 }

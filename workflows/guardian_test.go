@@ -21,7 +21,7 @@ func guardianAudit(t *testing.T, e *env) string {
 	}
 	var out []string
 	for _, r := range recs {
-		out = append(out, r.Action+":"+r.Decision)
+		out = append(out, string(r.Action)+":"+r.Decision)
 	}
 	return strings.Join(out, " ")
 }

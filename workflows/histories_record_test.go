@@ -249,6 +249,21 @@ func hasSignal(h *historypb.History, name string) bool {
 	return false
 }
 
+// recSuffix names the branch the scenarios being recorded take (e.g.
+// "_local_steps"); "" for the scenarios of released code. A scenario
+// recorded under a suffix writes only promotions' histories (the other
+// workflows did not change with the branch) and never overwrites a file.
+var recSuffix string
+
+// onBranch runs a scenario recording under suffix.
+func onBranch(suffix string, run func(t *testing.T)) func(t *testing.T) {
+	return func(t *testing.T) {
+		recSuffix = suffix
+		defer func() { recSuffix = "" }()
+		run(t)
+	}
+}
+
 // save writes the run's history and checks the file replays against the code that recorded it.
 func (r *recRig) save(name, wid, runID string) {
 	r.t.Helper()
@@ -257,7 +272,16 @@ func (r *recRig) save(name, wid, runID string) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	path := filepath.Join(historyDir, name+".json")
+	path := filepath.Join(historyDir, name+recSuffix+".json")
+	if recSuffix != "" {
+		if typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName(); typ != workflows.PromotionWorkflow {
+			r.t.Logf("%s: not written (a %s, not a promotion)", path, typ)
+			return
+		}
+		if _, err := os.Stat(path); err == nil {
+			r.t.Fatalf("%s exists: a branch's histories are only ever added", path)
+		}
+	}
 	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		r.t.Fatal(err)
 	}
@@ -332,6 +356,31 @@ func TestRecordHistories(t *testing.T) {
 		{"guardian continues as new", recordGuardianContinueAsNew},
 		{"MCP server lifecycle", recordMCP},
 		{"MLflow import and reconciliation", recordMLflow},
+
+		// The local-steps branch (promotions run their store, policy,
+		// validation and registry steps as local activities), recorded
+		// from the commit that added it, beside the files above:
+		//   go test -tags record_histories -run 'TestRecordHistories/local_steps' -count=1 ./workflows/
+		{"local steps: canary approved by update", onBranch("_local_steps", func(t *testing.T) {
+			recordVotes(t, modelplane.RiskMedium, "approve", false, modelplane.StatusSucceeded, "promotion_canary_approved_by_update_succeeded")
+		})},
+		{"local steps: canary approved by a signed-in Web UI signal, stamped", onBranch("_local_steps", recordStampedSignal)},
+		{"local steps: quorum by update and signal", onBranch("_local_steps", func(t *testing.T) {
+			recordVotes(t, modelplane.RiskHigh, "approve", true, modelplane.StatusSucceeded, "promotion_quorum_by_update_and_signal_succeeded")
+		})},
+		{"local steps: approval rejected", onBranch("_local_steps", func(t *testing.T) {
+			recordVotes(t, modelplane.RiskMedium, "reject", false, modelplane.StatusRejected, "promotion_approval_rejected")
+		})},
+		{"local steps: strategies", onBranch("_local_steps", recordStrategies)},
+		{"local steps: approval escalated then expired", onBranch("_local_steps", recordExpiry)},
+		{"local steps: evidence changed during approval", onBranch("_local_steps", recordEvidenceChanged)},
+		{"local steps: analysis failed", onBranch("_local_steps", recordAnalysisFailure)},
+		{"local steps: inconclusive, decided promote", onBranch("_local_steps", func(t *testing.T) { recordInconclusive(t, "promote") })},
+		{"local steps: inconclusive, decided rollback", onBranch("_local_steps", func(t *testing.T) { recordInconclusive(t, "rollback") })},
+		{"local steps: drift during rollout", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "drift") })},
+		{"local steps: manual rollback by signal", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "signal") })},
+		{"local steps: manual rollback by update", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "update") })},
+		{"local steps: MLflow import and reconciliation", onBranch("_local_steps", recordMLflow)},
 	} {
 		t.Run(sc.name, sc.run)
 	}

@@ -19,7 +19,7 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	status := func(s, reason string, contract map[string]string, hash string) {
 		in := activities.MCPStatusInput{MCPRef: ref, Status: s, Reason: reason, Contract: contract, ContractHash: hash}
 		if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.SetMCPStatus, in).Get(ctx, nil); err != nil {
-			w.audit.add(ctx, w.record("mcp_status_failed", "system", s, map[string]any{"error": errText(err)}))
+			w.audit.add(ctx, w.record(modelplane.AuditMCPStatusFailed, "system", s, map[string]any{"error": errText(err)}))
 		}
 	}
 
@@ -30,7 +30,7 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	}
 	w.p.Validation, w.p.RequiredApprovals, w.tier = &vr.Report, vr.RequiredApprovals, vr.RiskTier
 	w.stable, w.p.StableVersion = vr.Stable, vr.Stable
-	w.audit.add(ctx, w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed],
+	w.audit.add(ctx, w.record(modelplane.AuditValidated, "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed],
 		map[string]any{"report": vr.Report, "evidence_hash": vr.Report.EvidenceHash}))
 	if !vr.Report.Passed {
 		return w.finish(ctx, modelplane.StatusFailedValidation, "validation failed: "+strings.Join(vr.Report.Failed(), ", "))
@@ -44,7 +44,7 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	}
 	// The approval is bound to this contract: publishing re-checks it live.
 	status(modelplane.MCPApproved, "", vr.Report.Contract, vr.Report.EvidenceHash)
-	w.audit.add(ctx, w.record("contract_approved", "system", vr.Report.EvidenceHash, map[string]any{"tools": len(vr.Report.Contract)}))
+	w.audit.add(ctx, w.record(modelplane.AuditContractApproved, "system", vr.Report.EvidenceHash, map[string]any{"tools": len(vr.Report.Contract)}))
 
 	w.stage(ctx, modelplane.StageDirect, "publishing to the MCP registry and moving channel "+w.p.Target)
 	var published string
@@ -52,17 +52,17 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.PublishMCP, pin).Get(ctx, &published); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "publish: "+errText(err))
 	}
-	w.audit.add(ctx, w.record("published", "system", published, map[string]any{"evidence_hash": vr.Report.EvidenceHash}))
+	w.audit.add(ctx, w.record(modelplane.AuditPublished, "system", published, map[string]any{"evidence_hash": vr.Report.EvidenceHash}))
 	var previous string
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.MoveChannel, ref).Get(ctx, &previous); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "move channel: "+errText(err))
 	}
 	w.stable = previous
 	w.p.Traffic = modelplane.TrafficSplit{w.p.Version: 100}
-	w.audit.add(ctx, w.record("channel_moved", "system", w.p.Target, map[string]any{"to": w.p.Version, "from": previous}))
+	w.audit.add(ctx, w.record(modelplane.AuditChannelMoved, "system", w.p.Target, map[string]any{"to": w.p.Version, "from": previous}))
 	w.flush(ctx, nil)
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.EnsureRevalidation, ref).Get(ctx, nil); err != nil {
-		w.audit.add(ctx, w.record("revalidation_schedule_failed", "system", "", map[string]any{"error": errText(err)}))
+		w.audit.add(ctx, w.record(modelplane.AuditRevalidationScheduleFail, "system", "", map[string]any{"error": errText(err)}))
 	}
 
 	w.stage(ctx, modelplane.StageMonitoring, fmt.Sprintf("watching for %s", w.p.Strategy.MonitorWindow))
@@ -71,7 +71,7 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 	}
 	a := w.abort
 	if previous == "" {
-		w.audit.add(ctx, w.record("rollback", a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
+		w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; no previous version on the channel — needs a human")
 	}
 	w.enter(ctx, modelplane.StageRollingBack, a.Reason)
@@ -80,7 +80,7 @@ func (w *promotion) mcpLifecycle(ctx workflow.Context) modelplane.Promotion {
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; rollback failed: "+errText(err))
 	}
 	w.p.Traffic = modelplane.TrafficSplit{previous: 100}
-	w.audit.add(ctx, w.record("rollback", a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": previous}))
+	w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": previous}))
 	return w.finish(ctx, modelplane.StatusRolledBack, a.Reason)
 }
 

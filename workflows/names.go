@@ -14,7 +14,7 @@ import (
 )
 
 // TaskQueue is where modelplane's worker listens.
-const TaskQueue = activities.TaskQueue
+const TaskQueue = "modelplane"
 
 // Workflow type names (stable: renaming them breaks running workflows).
 const (
@@ -33,7 +33,7 @@ const (
 )
 
 // PromotionWorkflowID is the workflow id of a promotion.
-func PromotionWorkflowID(id string) string { return activities.PromotionWorkflowID(id) }
+func PromotionWorkflowID(id string) string { return "promotion/" + id }
 
 // GuardianWorkflowID is the workflow id of the guardian of a model on a target.
 func GuardianWorkflowID(model, target string) string {

@@ -128,7 +128,7 @@ func (r *pipelineRun) index(name string) int {
 	return slices.IndexFunc(r.view.Stages, func(s StageRun) bool { return s.Name == name })
 }
 
-func (r *pipelineRun) record(ctx workflow.Context, action, actor, decision, stage string, details map[string]any) {
+func (r *pipelineRun) record(ctx workflow.Context, action modelplane.AuditAction, actor, decision, stage string, details map[string]any) {
 	r.audit.add(ctx, modelplane.AuditRecord{Actor: actor, Action: action, Decision: decision, Model: r.in.Model, Version: r.in.Version,
 		Subject: fmt.Sprintf("pipeline %s: %s@%s, stage %s", r.in.Pipeline.Name, r.in.Model, r.in.Version, stage), Details: details})
 }
@@ -394,7 +394,7 @@ func (r *pipelineRun) wave(ctx workflow.Context, i, w int) string {
 			if err != nil {
 				decision = "failed"
 			}
-			r.record(ctx, "wave_rollback", r.system().Name, decision, s.Name, map[string]any{"target": t, "why": failed})
+			r.record(ctx, modelplane.AuditWaveRollback, r.system().Name, decision, s.Name, map[string]any{"target": t, "why": failed})
 		}
 		r.flush(ctx)
 	}
@@ -417,7 +417,7 @@ func (r *pipelineRun) promote(ctx workflow.Context, i, w int, target string) str
 	}
 	var p modelplane.Promotion
 	if err == nil {
-		in := activities.StagePromotionInput{Request: activities.PromotionRequest{Model: r.in.Model, Version: r.in.Version, Target: target, Strategy: s.Strategy},
+		in := activities.StagePromotionInput{Request: modelplane.PromotionRequest{Model: r.in.Model, Version: r.in.Version, Target: target, Strategy: s.Strategy},
 			RequestedBy: who.Name, Key: fmt.Sprintf("%s/%s/%s", PipelineRunID(r.in.Pipeline.Name, r.in.Model, r.in.Version), s.Name, target)}
 		err = workflow.ExecuteActivity(withActivity(ctx, 5), acts.PrepareStagePromotion, in).Get(ctx, &p)
 	}

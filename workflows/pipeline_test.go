@@ -86,10 +86,10 @@ func pipelineAudit(t *testing.T, e *env) string {
 	}
 	var out []string
 	for _, r := range recs {
-		if strings.HasPrefix(r.Action, "pipeline_") || r.Action == "wave_rollback" {
+		if strings.HasPrefix(string(r.Action), "pipeline_") || r.Action == "wave_rollback" {
 			note, _ := r.Details["note"].(string)
 			gate, _ := r.Details["gate"].(string)
-			out = append(out, strings.TrimSpace(r.Action+":"+r.Decision+" "+gate+" "+note))
+			out = append(out, strings.TrimSpace(string(r.Action)+":"+r.Decision+" "+gate+" "+note))
 		}
 	}
 	return strings.Join(out, "\n")

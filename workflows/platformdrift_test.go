@@ -30,7 +30,7 @@ func driftRecords(t *testing.T, e *env) []modelplane.AuditRecord {
 func actions(recs []modelplane.AuditRecord) string {
 	var s []string
 	for _, r := range recs {
-		s = append(s, r.Action+":"+r.Decision)
+		s = append(s, string(r.Action)+":"+r.Decision)
 	}
 	return strings.Join(s, " ")
 }

@@ -46,6 +46,9 @@ type promotion struct {
 	// stamps: votes are attributed to the principal the frontend stamped
 	// (stamped-principal), not to the name a payload types.
 	stamps bool
+	// local: the steps where a round trip buys nothing run as local
+	// activities (local-steps; see promotion_local.go).
+	local bool
 }
 
 // Promotion is the lifecycle of one version on one target:
@@ -58,9 +61,17 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	if err := w.handlers(ctx); err != nil {
 		return w.p, err
 	}
-	w.ops = awaitsOps(ctx)
-	w.gov = workflow.GetVersion(ctx, "governance", workflow.DefaultVersion, 1) == 1
-	w.stamps = workflow.GetVersion(ctx, "stamped-principal", workflow.DefaultVersion, 1) == 1
+	if w.p.Kind != modelplane.KindMCPServer {
+		w.local = workflow.GetVersion(ctx, localSteps, workflow.DefaultVersion, 1) == 1
+	}
+	if w.local {
+		// A run this new takes the earlier changes' branches without asking.
+		w.ops, w.gov, w.stamps = true, true, true
+	} else {
+		w.ops = awaitsOps(ctx)
+		w.gov = workflow.GetVersion(ctx, "governance", workflow.DefaultVersion, 1) == 1
+		w.stamps = workflow.GetVersion(ctx, "stamped-principal", workflow.DefaultVersion, 1) == 1
+	}
 	if w.p.Kind == modelplane.KindMCPServer {
 		return w.mcpLifecycle(ctx), nil
 	}
@@ -68,20 +79,20 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	// Register.
 	w.stage(ctx, modelplane.StageRegistering, "")
 	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
-	if err := mutate(ctx, withActivity(ctx, 10), w.ops, w.p.Target, acts.Register, ref); err != nil {
+	if err := w.register(ctx, ref); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "register: "+errText(err)), nil
 	}
 
 	// Validate.
 	w.stage(ctx, modelplane.StageValidating, "")
 	var vr activities.ValidateResult
-	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
+	if err := w.step(ctx, 10, acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "validate: "+errText(err)), nil
 	}
 	w.p.Validation, w.p.RequiredApprovals, w.stable, w.tier = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.RiskTier
 	w.p.StableVersion = vr.Stable
 	w.native = vr.Native && w.ops
-	rec := w.record("validated", "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report})
+	rec := w.record(modelplane.AuditValidated, "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report})
 	rec.EvidenceHash = vr.Report.EvidenceHash
 	w.audit.add(ctx, rec)
 	if !vr.Report.Passed {
@@ -110,7 +121,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 
 	// The stable version may have changed while we waited for approvals.
 	var dep modelplane.Deployment
-	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Deployment, ref).Get(ctx, &dep); err != nil {
+	if err := w.step(ctx, 10, acts.Deployment, ref).Get(ctx, &dep); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "read deployment: "+errText(err)), nil
 	}
 	w.stable, w.p.StableVersion, w.before = dep.Stable, dep.Stable, dep
@@ -132,7 +143,7 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	return w.succeed(ctx), nil
 }
 
-func (w *promotion) record(action, actor, decision string, details map[string]any) modelplane.AuditRecord {
+func (w *promotion) record(action modelplane.AuditAction, actor, decision string, details map[string]any) modelplane.AuditRecord {
 	return modelplane.AuditRecord{Actor: actor, Action: action, Subject: w.p.Model + "@" + w.p.Version + " → " + w.p.Target,
 		PromotionID: w.p.ID, Model: w.p.Model, Version: w.p.Version, Target: w.p.Target, Decision: decision, Details: details}
 }
@@ -152,7 +163,7 @@ func (w *promotion) enter(ctx workflow.Context, stage, note string) {
 	}
 	w.p.Stage = stage
 	w.p.History = append(w.p.History, modelplane.HistoryEntry{At: workflow.Now(ctx).UTC(), Stage: stage, Status: w.p.Status, Note: note})
-	w.audit.add(ctx, w.record("stage", "system", stage, map[string]any{"status": w.p.Status, "note": note}))
+	w.audit.add(ctx, w.record(modelplane.AuditStage, "system", stage, map[string]any{"status": w.p.Status, "note": note}))
 }
 
 // flush writes the projection. A store outage must not stop a rollout, so
@@ -164,12 +175,21 @@ func (w *promotion) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 	workflow.SetCurrentDetails(ctx, w.details())
 	p := w.p
 	in := activities.ProgressInput{Promotion: &p, Seq: w.seq, Deployment: dep, Audit: w.audit.take()}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil); err != nil {
+	var res activities.ProgressResult
+	var err error
+	if w.local {
+		err = workflow.ExecuteLocalActivity(withLocal(ctx, 20), acts.RecordProgress, in).Get(ctx, &res)
+	} else {
+		err = workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, in).Get(ctx, nil)
+	}
+	if err != nil {
 		logger(ctx, w.p.ID, w.p.Model, w.p.Target).Error("record progress failed", "error", err)
 		w.audit.pending = append(in.Audit, w.audit.pending...)
 		return
 	}
-	if events := eventsOf(in.Audit); len(events) > 0 && publishing(ctx) {
+	// local-steps: delivered only where a sink takes them (a delivery with
+	// no sink was a round trip that sent nothing); before, always.
+	if events := eventsOf(in.Audit); len(events) > 0 && ((w.local && res.Sinks) || (!w.local && publishing(ctx))) {
 		w.published = append(w.published, workflow.ExecuteActivity(withPublish(ctx), acts.Publish, activities.PublishInput{Events: events}))
 	}
 }
@@ -177,7 +197,7 @@ func (w *promotion) flush(ctx workflow.Context, dep *modelplane.Deployment) {
 func (w *promotion) finish(ctx workflow.Context, status, reason string) modelplane.Promotion {
 	now := workflow.Now(ctx).UTC()
 	w.p.Status, w.p.Reason, w.p.FinishedAt = status, reason, &now
-	w.audit.add(ctx, w.record("finished", "system", status, map[string]any{"reason": reason}))
+	w.audit.add(ctx, w.record(modelplane.AuditFinished, "system", status, map[string]any{"reason": reason}))
 	w.stage(ctx, modelplane.StageDone, reason)
 	// Deliveries run beside the rollout; the last ones (rolled back, retrain) must not be abandoned.
 	for _, f := range w.published {

@@ -30,7 +30,7 @@ func (w *promotion) analyze(ctx workflow.Context, step string, window modelplane
 			}
 		}
 		w.p.AnalysisResults = append(w.p.AnalysisResults, modelplane.AnalysisResult{Step: step, Version: w.p.Version, Phase: phase, Health: h, Message: msg, At: workflow.Now(ctx).UTC()})
-		w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "message": msg}))
+		w.audit.add(ctx, w.record(modelplane.AuditAnalysis, "system", phase, map[string]any{"step": step, "message": msg}))
 		if len(w.p.Analysis.Checks) > 0 && workflow.GetVersion(ctx, "metric-checks", workflow.DefaultVersion, 1) == 1 {
 			var bad []string
 			phase, bad = w.metricChecks(ctx, step, window, phase)
@@ -85,7 +85,7 @@ func (w *promotion) metricChecks(ctx workflow.Context, step string, window model
 				r.Value = &v
 			}
 			w.p.AnalysisResults = append(w.p.AnalysisResults, r)
-			w.audit.add(ctx, w.record("analysis", "system", phase, map[string]any{"step": step, "check": c.Name, "query": res.Query, "message": msg}))
+			w.audit.add(ctx, w.record(modelplane.AuditAnalysis, "system", phase, map[string]any{"step": step, "check": c.Name, "query": res.Query, "message": msg}))
 			phases = append(phases, phase)
 			if phase != modelplane.PhaseSuccessful {
 				bad = append(bad, msg)
@@ -109,7 +109,7 @@ func (w *promotion) awaitDecision(ctx workflow.Context, step, msg string) bool {
 		return false
 	}
 	d := *w.decision
-	w.audit.add(ctx, w.record("decision", d.Actor, d.Decision, map[string]any{"step": step}))
+	w.audit.add(ctx, w.record(modelplane.AuditDecision, d.Actor, d.Decision, map[string]any{"step": step}))
 	if d.Decision == "rollback" {
 		w.abort = &abort{Cause: modelplane.CauseManual, Actor: d.Actor, Reason: fmt.Sprintf("%s chose rollback after inconclusive analysis at %s", d.Actor, step)}
 		return false

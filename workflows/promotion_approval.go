@@ -13,7 +13,7 @@ import (
 func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 	required := w.p.RequiredApprovals
 	if required == 0 {
-		w.audit.add(ctx, w.record("approval_not_required", "system", "approve", map[string]any{"risk_tier": w.tier}))
+		w.audit.add(ctx, w.record(modelplane.AuditApprovalNotRequired, "system", "approve", map[string]any{"risk_tier": w.tier}))
 		return "", ""
 	}
 	w.stage(ctx, modelplane.StageAwaitingApproval, fmt.Sprintf("%d approval(s) required", required))
@@ -40,7 +40,7 @@ func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 			return modelplane.StatusRejected, "rejected by " + rejectedBy
 		}
 		if approvals >= required {
-			w.audit.add(ctx, w.record("approved", "system", "approve", map[string]any{"approvals": w.p.Approvals, "waited_seconds": workflow.Now(ctx).Sub(start).Seconds()}))
+			w.audit.add(ctx, w.record(modelplane.AuditApproved, "system", "approve", map[string]any{"approvals": w.p.Approvals, "waited_seconds": workflow.Now(ctx).Sub(start).Seconds()}))
 			return "", ""
 		}
 		if w.abort != nil {
@@ -63,7 +63,7 @@ func (w *promotion) approve(ctx workflow.Context) (status, reason string) {
 		}
 		if !escalated {
 			escalated = true
-			w.audit.add(ctx, w.record("approval_escalated", "system", "escalate", map[string]any{"waited": escalateAfter.String(), "approvals": approvals, "required": required}))
+			w.audit.add(ctx, w.record(modelplane.AuditApprovalEscalated, "system", "escalate", map[string]any{"waited": escalateAfter.String(), "approvals": approvals, "required": required}))
 			w.flush(ctx, nil)
 			continue
 		}

@@ -21,7 +21,7 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	// (traffic) is compensated rather than leaving them apart.
 	if err := w.mark(ctx, modelplane.VersionChampion, previous, ""); err != nil && previous != "" {
 		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "the registry's champion alias could not be moved to " + w.p.Version + " (" + errText(err) + "); traffic restored to " + previous}
-		w.audit.add(ctx, w.record("saga_compensated", "system", "traffic_restored", map[string]any{"step": "champion alias", "error": errText(err)}))
+		w.audit.add(ctx, w.record(modelplane.AuditSagaCompensated, "system", "traffic_restored", map[string]any{"step": "champion alias", "error": errText(err)}))
 		return w.rollback(ctx)
 	}
 	dep := &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.p.Version, PreviousStable: previous, Traffic: modelplane.TrafficSplit{w.p.Version: 100}, UpdatedAt: workflow.Now(ctx).UTC()}
@@ -31,7 +31,7 @@ func (w *promotion) succeed(ctx workflow.Context) modelplane.Promotion {
 	if old := w.before.PreviousStable; old != "" && old != previous && old != w.p.Version {
 		ref := activities.VersionRef{Model: w.p.Model, Version: old, Target: w.p.Target}
 		if err := mutate(ctx, withActivity(ctx, 5), w.ops, w.p.Target, acts.Retire, ref); err == nil {
-			w.audit.add(ctx, w.record("retired", "system", old, nil))
+			w.audit.add(ctx, w.record(modelplane.AuditRetired, "system", old, nil))
 		}
 	}
 	w.handOver(ctx, GuardianUpdate{Stable: w.p.Version, Previous: previous, PromotionID: w.p.ID})
@@ -45,7 +45,7 @@ func (w *promotion) handOver(ctx workflow.Context, u GuardianUpdate) {
 	in := activities.SignalWithStartInput{WorkflowID: GuardianWorkflowID(w.p.Model, w.p.Target), WorkflowType: GuardianWorkflow, TaskQueue: workflow.GetInfo(ctx).TaskQueueName,
 		Signal: Promoted, SignalArg: sig, StartArg: start, Summary: fmt.Sprintf("Guarding %s on %s", w.p.Model, w.p.Target)}
 	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.SignalWithStart, in).Get(ctx, nil); err != nil {
-		w.audit.add(ctx, w.record("guardian_handover_failed", "system", "", map[string]any{"error": errText(err)}))
+		w.audit.add(ctx, w.record(modelplane.AuditGuardianHandoverFail, "system", "", map[string]any{"error": errText(err)}))
 	}
 }
 
@@ -57,12 +57,12 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	}
 	if a.Cause == modelplane.CausePlatformStuck {
 		// Touching the endpoint now could make things worse: stop and page.
-		w.audit.add(ctx, w.record("rollback", a.Actor, "needs_human", map[string]any{"cause": a.Cause, "reason": a.Reason}))
+		w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "needs_human", map[string]any{"cause": a.Cause, "reason": a.Reason}))
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason)
 	}
 	if w.stable == "" {
 		// Nothing to return to: traffic stays where it is, a human decides.
-		w.audit.add(ctx, w.record("rollback", a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
+		w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "impossible", map[string]any{"cause": a.Cause, "reason": a.Reason}))
 		return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; no previous version to roll back to — needs a human")
 	}
 	if w.gov {
@@ -77,7 +77,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 	})
 	if w.p.Traffic[w.p.Version] > 0 {
 		if err := mutate(ctx, rctx, w.ops, w.p.Target, acts.SetTraffic, in); err != nil {
-			w.audit.add(ctx, w.record("rollback", a.Actor, "failed", map[string]any{"cause": a.Cause, "error": errText(err)}))
+			w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "failed", map[string]any{"cause": a.Cause, "error": errText(err)}))
 			return w.finish(ctx, modelplane.StatusFailed, a.Reason+"; rollback failed: "+errText(err)+" — needs a human")
 		}
 		w.p.Traffic = split
@@ -88,7 +88,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 		// version (the audit says so), but the promotion itself failed.
 		status = modelplane.StatusFailed
 	}
-	w.audit.add(ctx, w.record("rollback", a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": w.stable, "mutation_id": in.MutationID}))
+	w.audit.add(ctx, w.record(modelplane.AuditRollback, a.Actor, "rolled_back", map[string]any{"cause": a.Cause, "reason": a.Reason, "to": w.stable, "mutation_id": in.MutationID}))
 	w.enter(ctx, modelplane.StageRollingBack, a.Reason)
 	w.flush(ctx, &modelplane.Deployment{Model: w.p.Model, Target: w.p.Target, Stable: w.stable, PreviousStable: w.before.PreviousStable, Traffic: split, UpdatedAt: workflow.Now(ctx).UTC()})
 	w.mark(ctx, modelplane.VersionRolledBack, w.stable, a.Reason)
@@ -100,7 +100,7 @@ func (w *promotion) rollback(ctx workflow.Context) modelplane.Promotion {
 
 func (w *promotion) retrain(ctx workflow.Context, a *abort) {
 	decision, details := requestRetrain(ctx, activities.RetrainInput{EventID: w.p.ID + "/retrain", Model: w.p.Model, Target: w.p.Target, Version: w.p.Version, Reason: a.Reason, Drift: a.Drift})
-	w.audit.add(ctx, w.record("retrain", "system", decision, details))
+	w.audit.add(ctx, w.record(modelplane.AuditRetrain, "system", decision, details))
 }
 
 func errText(err error) string {

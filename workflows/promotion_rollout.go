@@ -29,12 +29,12 @@ func (w *promotion) mark(ctx workflow.Context, stage, previous, note string) err
 		return nil
 	}
 	c := modelplane.StageChange{Model: w.p.Model, Version: w.p.Version, Stage: stage, Previous: previous, PromotionID: w.p.ID, Note: note, Evidence: w.evidence()}
-	stager, err := markVersion(ctx, w.p.Target, c)
+	stager, err := w.markVersion(ctx, c)
 	switch {
 	case err != nil:
-		w.audit.add(ctx, w.record("registry_mirror_failed", "system", stage, map[string]any{"error": errText(err)}))
+		w.audit.add(ctx, w.record(modelplane.AuditRegistryMirrorFailed, "system", stage, map[string]any{"error": errText(err)}))
 	case stager:
-		w.audit.add(ctx, w.record("registry_marked", "system", stage, map[string]any{"previous": previous}))
+		w.audit.add(ctx, w.record(modelplane.AuditRegistryMarked, "system", stage, map[string]any{"previous": previous}))
 	}
 	return err
 }
@@ -68,7 +68,7 @@ func (w *promotion) setTraffic(ctx workflow.Context, split modelplane.TrafficSpl
 		return err
 	}
 	w.p.Traffic = split
-	w.audit.add(ctx, w.record("traffic", "system", split.String(), map[string]any{"mutation_id": in.MutationID, "note": note}))
+	w.audit.add(ctx, w.record(modelplane.AuditTraffic, "system", split.String(), map[string]any{"mutation_id": in.MutationID, "note": note}))
 	w.flush(ctx, w.deployment(ctx, w.p.Version))
 	return nil
 }
@@ -88,7 +88,7 @@ func (w *promotion) rollout(ctx workflow.Context) bool {
 	typ := s.Type
 	if w.stable == "" && typ != modelplane.StrategyDirect {
 		// Nothing serves yet: there is no stable side to split or compare with.
-		w.audit.add(ctx, w.record("strategy_changed", "system", modelplane.StrategyDirect, map[string]any{"requested": typ, "why": "first deployment on this target"}))
+		w.audit.add(ctx, w.record(modelplane.AuditStrategyChanged, "system", modelplane.StrategyDirect, map[string]any{"requested": typ, "why": "first deployment on this target"}))
 		typ = modelplane.StrategyDirect
 	}
 	if typ == modelplane.StrategyShadow {
@@ -158,7 +158,7 @@ func (w *promotion) nativeRollout(ctx workflow.Context, typ string) bool {
 		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "native rollout: " + errText(err)}
 		return false
 	}
-	w.audit.add(ctx, w.record("native_rollout_started", "system", typ, map[string]any{"mutation_id": in.MutationID, "operation": op.ID}))
+	w.audit.add(ctx, w.record(modelplane.AuditNativeRolloutStarted, "system", typ, map[string]any{"mutation_id": in.MutationID, "operation": op.ID}))
 	w.flush(ctx, nil)
 	st, err := awaitOp(ctx, w.p.Target, op)
 	switch {
@@ -177,7 +177,7 @@ func (w *promotion) nativeRollout(ctx workflow.Context, typ string) bool {
 		return false
 	}
 	w.p.Traffic = modelplane.TrafficSplit{w.p.Version: 100}
-	w.audit.add(ctx, w.record("traffic", "platform", w.p.Traffic.String(), map[string]any{"mutation_id": in.MutationID, "note": "native rollout finished"}))
+	w.audit.add(ctx, w.record(modelplane.AuditTraffic, "platform", w.p.Traffic.String(), map[string]any{"mutation_id": in.MutationID, "note": "native rollout finished"}))
 	w.flush(ctx, w.deployment(ctx, w.p.Version))
 	return w.bake(ctx, w.p.Strategy.Bake.D()) && w.analyze(ctx, "native "+typ, w.p.Strategy.Bake)
 }
@@ -192,13 +192,13 @@ func (w *promotion) shadow(ctx workflow.Context, promote bool) bool {
 		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "start shadow: " + errText(err)}
 		return false
 	}
-	w.audit.add(ctx, w.record("shadow_started", "system", fmt.Sprintf("%d%%", s.ShadowPercent), map[string]any{"mutation_id": start.MutationID}))
+	w.audit.add(ctx, w.record(modelplane.AuditShadowStarted, "system", fmt.Sprintf("%d%%", s.ShadowPercent), map[string]any{"mutation_id": start.MutationID}))
 	ok := w.bake(ctx, s.Bake.D()) && w.analyze(ctx, "shadow", s.Bake)
 	stop := activities.ShadowInput{Model: w.p.Model, Target: w.p.Target, MutationID: w.nextMutation(), Promote: ok && promote && w.ops}
 	if err := mutate(ctx, withActivity(ctx, 0), w.ops, w.p.Target, acts.Shadow, stop); err != nil && ok {
 		w.abort = &abort{Cause: modelplane.CauseProvider, Actor: "system", Reason: "stop shadow: " + errText(err)}
 		return false
 	}
-	w.audit.add(ctx, w.record("shadow_stopped", "system", "", map[string]any{"mutation_id": stop.MutationID}))
+	w.audit.add(ctx, w.record(modelplane.AuditShadowStopped, "system", "", map[string]any{"mutation_id": stop.MutationID}))
 	return ok
 }

@@ -67,7 +67,7 @@ func (w *promotion) handlers(ctx workflow.Context) error {
 					if w.stamps {
 						details["method"] = nonEmpty(v.Method, modelplane.AuthUI)
 					}
-					w.audit.add(ctx, w.record("approval_denied", v.Approver, v.Decision, details))
+					w.audit.add(ctx, w.record(modelplane.AuditApprovalDenied, v.Approver, v.Decision, details))
 					w.dirty = true
 					return
 				}
@@ -191,7 +191,7 @@ func (w *promotion) vote(ctx workflow.Context, v Vote, via string) error {
 		}
 		d, ok := w.authorize(ctx, action, who, map[string]any{"evidence_hash": a.EvidenceHash, "decision": v.Decision, "via": via})
 		if !ok {
-			rec := w.record("approval_denied", v.Approver, v.Decision, map[string]any{"via": via, "method": who.Method, "error": d.Reason()})
+			rec := w.record(modelplane.AuditApprovalDenied, v.Approver, v.Decision, map[string]any{"via": via, "method": who.Method, "error": d.Reason()})
 			rec.Policy, rec.EvidenceHash = &d, a.EvidenceHash
 			w.audit.add(ctx, rec)
 			w.dirty = true
@@ -200,7 +200,7 @@ func (w *promotion) vote(ctx workflow.Context, v Vote, via string) error {
 		a.PolicyDecision, decision = d.ID, &d
 	}
 	w.p.Approvals = append(w.p.Approvals, a)
-	rec := w.record("vote", v.Approver, v.Decision, map[string]any{"via": via, "comment": v.Comment, "method": a.Method})
+	rec := w.record(modelplane.AuditVote, v.Approver, v.Decision, map[string]any{"via": via, "comment": v.Comment, "method": a.Method})
 	rec.Policy, rec.EvidenceHash = decision, a.EvidenceHash
 	w.audit.add(ctx, rec)
 	w.dirty = true
@@ -232,14 +232,14 @@ func (w *promotion) authorize(ctx workflow.Context, action string, who modelplan
 	}
 	in := activities.AuthorizeInput{Action: action, Caller: who, Kind: kind, Model: w.p.Model, Version: w.p.Version, Target: w.p.Target, Promotion: pi, Request: req}
 	var d modelplane.PolicyDecision
-	if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.Authorize, in).Get(ctx, &d); err != nil {
+	if err := w.step(ctx, 5, acts.Authorize, in).Get(ctx, &d); err != nil {
 		d = modelplane.PolicyDecision{Reasons: []string{"policy engine unavailable: " + errText(err)}}
 		if action == "promotion.rollback" {
 			d.Allow = true
 		}
 	}
 	if who.Method == modelplane.AuthSystem {
-		rec := w.record("policy_decision", who.Name, map[bool]string{true: "allow", false: "deny"}[d.Allow], map[string]any{"action": action})
+		rec := w.record(modelplane.AuditPolicyDecision, who.Name, map[bool]string{true: "allow", false: "deny"}[d.Allow], map[string]any{"action": action})
 		rec.Policy = &d
 		w.audit.add(ctx, rec)
 	}
@@ -265,13 +265,13 @@ func (w *promotion) revalidate(ctx workflow.Context) (status, reason string) {
 	w.evidenceStale = false
 	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
 	var vr activities.ValidateResult
-	if err := workflow.ExecuteActivity(withActivity(ctx, 10), acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
+	if err := w.step(ctx, 10, acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
 		return modelplane.StatusFailed, "validate: " + errText(err)
 	}
 	old := w.evidenceHash()
 	w.p.Validation = &vr.Report
 	if vr.Report.EvidenceHash != old {
-		rec := w.record("evidence_changed", "system", "revalidated", map[string]any{"previous": old, "report": vr.Report, "approvals_voided": len(w.p.Approvals) - len(w.current())})
+		rec := w.record(modelplane.AuditEvidenceChanged, "system", "revalidated", map[string]any{"previous": old, "report": vr.Report, "approvals_voided": len(w.p.Approvals) - len(w.current())})
 		rec.EvidenceHash = vr.Report.EvidenceHash
 		w.audit.add(ctx, rec)
 	}

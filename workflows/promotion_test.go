@@ -292,7 +292,7 @@ func TestApprovalEscalatesThenExpires(t *testing.T) {
 	recs, _ := e.kit.Store.ListAudit(context.Background(), store.AuditFilter{PromotionID: p.ID})
 	var actions []string
 	for _, r := range recs {
-		actions = append(actions, r.Action)
+		actions = append(actions, string(r.Action))
 	}
 	joined := strings.Join(actions, ",")
 	if !strings.Contains(joined, "approval_escalated") || strings.Index(joined, "approval_escalated") > strings.Index(joined, "finished") {

@@ -134,7 +134,7 @@ func parseSteps(s string) ([]int, error) {
 
 func promoteCmd(f *cliFlags) *cobra.Command {
 	var (
-		r                              api.PromotionRequest
+		r                              modelplane.PromotionRequest
 		steps, idem, output            string
 		bake, monitor, approvalTimeout time.Duration
 		watch                          bool

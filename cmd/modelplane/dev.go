@@ -226,7 +226,14 @@ func devCmd() *cobra.Command {
 			}
 			printDev(cmd, devBanner{apiAddr: apiAddr, uiURL: webUI.URL, temporalAddr: ts.HostPort, idpURL: idp.issuer, dataDir: dataDir, inMemory: inMemory,
 				tokens: tokens, tokensPath: tokensPath, passwords: idp.passwords, passwordsPath: idp.passwordsPath}, time.Since(start))
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case err := <-webUI.Err():
+				if err != nil {
+					// Approvers sign off there: dev without it is not dev.
+					return err
+				}
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "modelplane dev: stopping (in-flight activities finish first)")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

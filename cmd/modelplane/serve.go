@@ -20,6 +20,7 @@ import (
 	"github.com/modelplane/modelplane/config"
 	"github.com/modelplane/modelplane/identity"
 	"github.com/modelplane/modelplane/policy"
+	"github.com/modelplane/modelplane/promotions"
 	"github.com/modelplane/modelplane/providers/kserve"
 	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
@@ -62,6 +63,7 @@ type backend struct {
 	// consoleOpts is dev's sign-in client for the console; closers run at close.
 	consoleOpts *consoleOptions
 	closers     []func()
+	secrets     config.Secrets
 	// devTokens are dev's users, also accepted by the MCP gateway;
 	// devMounts are dev's extra handlers on the API port (the example MCP server).
 	devTokens []api.Token
@@ -78,9 +80,17 @@ func connect(ctx context.Context, log *slog.Logger, cfg config.Config, popts ...
 // (modelplane dev's own frontend, which verifies every caller); empty means
 // the configured API key, if any. simulator serves the sim provider (dev);
 // without it a sim target is refused.
-func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, serviceKey string, simulator bool, popts ...policy.Option) (*backend, error) {
+func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, serviceKey string, simulator bool, popts ...policy.Option) (_ *backend, err error) {
 	b := &backend{cfg: cfg, log: log, metrics: telemetry.NewMetrics()}
-	var err error
+	// One way out on failure: close releases whatever was opened so far.
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	if b.secrets, err = cfg.Secrets(os.Getenv); err != nil {
+		return nil, err
+	}
 	if b.keys, err = codec.LoadKeys(os.Getenv(codec.EnvKeys), cfg.Codec.KeysFile); err != nil {
 		return nil, err
 	}
@@ -96,28 +106,18 @@ func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, service
 	if err != nil {
 		return nil, fmt.Errorf("tracing: %w", err)
 	}
-	st, err := store.Open(cfg.DB)
-	if err != nil {
+	if b.store, err = store.Open(cfg.DB); err != nil {
 		return nil, err
 	}
-	b.store = st
-	sp, err := sim.New(st.DB(), st)
-	if err != nil {
-		st.Close()
+	if b.sim, err = sim.New(b.store.DB(), b.store); err != nil {
 		return nil, err
 	}
-	b.sim = sp
-	apiKey, err := config.Secret(os.Getenv, "MODELPLANE_TEMPORAL_API_KEY", cfg.Temporal.APIKeyFile)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
+	apiKey := b.secrets.TemporalAPIKey
 	if serviceKey != "" {
 		apiKey = serviceKey
 	}
 	opts, err := mpworker.ClientOptions(cfg.Temporal, apiKey)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	opts.Logger = tlog.NewStructuredLogger(log.With("component", "temporal-sdk"))
@@ -129,23 +129,19 @@ func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, service
 	if cfg.Tracing.Exporter == "otlp" {
 		ti, err := telemetry.TemporalTracingInterceptor()
 		if err != nil {
-			st.Close()
 			return nil, err
 		}
 		opts.Interceptors = append(opts.Interceptors, ti)
 	}
-	c, err := client.DialContext(ctx, opts)
-	if err != nil {
-		st.Close()
+	if b.temporal, err = client.DialContext(ctx, opts); err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.Temporal.Address, err)
 	}
-	b.temporal = c
 	// Cloud providers build their clients per target on first use, from the
 	// standard credential chains (AWS default chain, Google ADC, kubeconfig
 	// or in-cluster), so a server without cloud credentials still starts.
 	var simulated modelplane.Provider = sim.Refused{}
 	if simulator {
-		simulated = sp
+		simulated = b.sim
 	}
 	b.provs = modelplane.ProviderSet{
 		sim.Name:       simulated,
@@ -155,7 +151,7 @@ func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, service
 	}
 	if u := cfg.MCP.URL; u != "" {
 		// A static publish token (the registry's own login flows mint short-lived ones).
-		b.mcpRegistry = mcpregistry.New(u, mcpregistry.StaticToken(os.Getenv("MODELPLANE_MCP_REGISTRY_TOKEN")))
+		b.mcpRegistry = mcpregistry.New(u, mcpregistry.StaticToken(b.secrets.MCPRegistryToken))
 	}
 	b.mcpEvery = cfg.MCP.RevalidateEvery.D()
 	if cfg.MLflow.TrackingURI != "" {
@@ -170,11 +166,9 @@ func connectAs(ctx context.Context, log *slog.Logger, cfg config.Config, service
 			b.mlflow, err = mlflow.New(o)
 		}
 		if err != nil {
-			b.close()
 			return nil, fmt.Errorf("MLflow: %w", err)
 		}
 		if err := b.scheduleMLflowReconcile(ctx); err != nil {
-			b.close()
 			return nil, err
 		}
 	}
@@ -216,15 +210,23 @@ func (b *backend) close() {
 		_ = b.stopTracing(ctx)
 		cancel()
 	}
-	b.store.Close()
+	if b.store != nil {
+		b.store.Close()
+	}
+}
+
+// promotions is the one promotion service the API and the worker share.
+func (b *backend) promotions() *promotions.Service {
+	return &promotions.Service{Store: b.store, Providers: b.provs, Temporal: b.temporal, TaskQueue: b.cfg.Worker.TaskQueue, MLflow: b.mlflow}
 }
 
 func (b *backend) activities() (*activities.Activities, error) {
 	a := &activities.Activities{Store: b.store, Providers: b.provs, Temporal: b.temporal, HTTP: &http.Client{Timeout: 10 * time.Second}, MLflow: b.mlflow,
-		MCPRegistry: b.mcpRegistry, MCPRevalidateEvery: b.mcpEvery, Policy: b.policy, Metrics: b.metrics}
+		MCPRegistry: b.mcpRegistry, MCPRevalidateEvery: b.mcpEvery, Policy: b.policy, Metrics: b.metrics,
+		Promotions: b.promotions()}
 	ev := b.cfg.Events
 	if ev.Webhook != "" {
-		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.Webhook, Secret: []byte(os.Getenv("MODELPLANE_EVENTS_WEBHOOK_SECRET"))})
+		a.Sinks = append(a.Sinks, &sinks.HTTP{URL: ev.Webhook, Secret: []byte(b.secrets.EventsWebhookSecret)})
 	}
 	if ev.NATS != "" {
 		ns, err := sinks.NewNATS(context.Background(), ev.NATS, ev.NATSStream, ev.NATSPrefix)
@@ -299,7 +301,8 @@ func (b *backend) startAPI(auth identity.Authenticator, devSim *sim.Provider) (*
 	s := &api.Server{Store: b.store, Temporal: b.temporal, Auth: auth, Policy: b.policy, Metrics: b.metrics, TaskQueue: b.cfg.Worker.TaskQueue,
 		Providers: b.provs, Sim: devSim, Logger: b.log,
 		AlertLabels: api.AlertLabels{Model: b.cfg.Alerts.ModelLabel, Target: b.cfg.Alerts.TargetLabel, Version: b.cfg.Alerts.VersionLabel},
-		MLflow:      b.mlflow, MLflowWebhookSecret: []byte(os.Getenv("MODELPLANE_MLFLOW_WEBHOOK_SECRET"))}
+		MLflow:      b.mlflow, MLflowWebhookSecret: []byte(b.secrets.MLflowWebhookSecret),
+		Promotions: b.promotions()}
 	mux := http.NewServeMux()
 	// The API process reports promotions by stage from the store, read at
 	// scrape time (the worker's /metrics leaves the gauge empty, so the

@@ -103,9 +103,11 @@ func runTemporal(cfg config.Config) error {
 		}
 	}()
 	attrs := []any{"frontend", net.JoinHostPort(tc.IP, strconv.Itoa(tc.Port)), "namespace", tc.Namespace, "took", time.Since(began).Round(time.Millisecond).String()}
+	var webUI *ui.Server
 	if uiCfg != nil {
 		uiCfg.TemporalAddress = srv.HostPort
-		webUI, err := ui.Start(*uiCfg)
+		var err error
+		webUI, err = ui.Start(*uiCfg)
 		if err != nil {
 			return err
 		}
@@ -116,7 +118,18 @@ func runTemporal(cfg config.Config) error {
 		attrs = append(attrs, "metrics", "http://"+tc.MetricsAddr+"/metrics")
 	}
 	log.Info("temporal server running", attrs...)
-	<-ctx.Done()
+	var uiErr <-chan error // nil without a UI: never ready
+	if webUI != nil {
+		uiErr = webUI.Err()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-uiErr:
+		if err != nil {
+			return err
+		}
+		<-ctx.Done()
+	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
+	"github.com/modelplane/modelplane/promotions"
 	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 )
@@ -48,6 +49,7 @@ func OpenStore(t testing.TB, dsn string) (*store.Store, *sim.Provider) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() { checkAuditActions(t, st) })
 	sp, err := sim.New(st.DB(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +72,7 @@ func New(t testing.TB, path string) *Kit {
 			return ""
 		},
 	}
+	a.Promotions = kitPromotions{a}
 	return &Kit{Store: st, Sim: sp, Activities: a, Sink: sink}
 }
 
@@ -243,4 +246,48 @@ func Verify(header string, body, secret []byte) error {
 		return fmt.Errorf("signature mismatch")
 	}
 	return nil
+}
+
+// kitPromotions is the promotion service over the kit's activities as they
+// are when it is called: tests swap the providers, the MLflow client and the
+// Temporal client after New.
+type kitPromotions struct{ a *activities.Activities }
+
+func (k kitPromotions) svc() *promotions.Service {
+	return &promotions.Service{Store: k.a.Store, Providers: k.a.Providers, Temporal: k.a.Temporal, MLflow: k.a.MLflow}
+}
+
+func (k kitPromotions) Resolve(ctx context.Context, r modelplane.PromotionRequest) (modelplane.PromotionRequest, error) {
+	return k.svc().Resolve(ctx, r)
+}
+
+func (k kitPromotions) Prepare(ctx context.Context, r modelplane.PromotionRequest, by, key string) (modelplane.Promotion, bool, error) {
+	return k.svc().Prepare(ctx, r, by, key)
+}
+
+func (k kitPromotions) PrepareMCP(ctx context.Context, r modelplane.MCPPromotionRequest, by, key string) (modelplane.Promotion, bool, error) {
+	return k.svc().PrepareMCP(ctx, r, by, key)
+}
+
+func (k kitPromotions) AutoPromote(ctx context.Context, model, version, alias string) ([]modelplane.Promotion, []string, error) {
+	return k.svc().AutoPromote(ctx, model, version, alias)
+}
+
+func (k kitPromotions) Start(ctx context.Context, p modelplane.Promotion) error {
+	return k.svc().Start(ctx, p)
+}
+
+// checkAuditActions fails the test when anything wrote an audit record whose
+// action is not one of modelplane.AuditActions: every test that runs on a kit
+// store checks the actions the code paths it drove emitted.
+func checkAuditActions(t testing.TB, st *store.Store) {
+	acts, err := st.AuditActions(context.Background())
+	if err != nil {
+		return // the test closed the store itself; it read what it needed
+	}
+	for _, a := range acts {
+		if !a.Known() {
+			t.Errorf("an audit record has action %q, which is not in modelplane.AuditActions", a)
+		}
+	}
 }

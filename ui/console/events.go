@@ -24,11 +24,11 @@ type EventSource interface {
 // event is what a page hears: which promotion changed, not what changed —
 // the page reads that through the API, under the viewer's own policy.
 type event struct {
-	Seq       int64  `json:"seq"`
-	Name      string `json:"-"`
-	Model     string `json:"-"`
-	Promotion string `json:"promotion,omitempty"`
-	Action    string `json:"action"`
+	Seq       int64                  `json:"seq"`
+	Name      string                 `json:"-"`
+	Model     string                 `json:"-"`
+	Promotion string                 `json:"promotion,omitempty"`
+	Action    modelplane.AuditAction `json:"action"`
 }
 
 // ringSize is how many recent events a reconnecting tab can resume from;
@@ -117,7 +117,7 @@ func (h *hub) read(ctx context.Context) error {
 func toEvent(r modelplane.AuditRecord) event {
 	e := event{Seq: r.Seq, Model: r.Model, Promotion: r.PromotionID, Action: r.Action, Name: "audit"}
 	switch {
-	case r.Action == "traffic":
+	case r.Action == modelplane.AuditTraffic:
 		e.Name = "traffic"
 	case r.PromotionID != "":
 		e.Name = "promotion"
