@@ -33,7 +33,7 @@ type AuthorizeInput struct {
 	Caller modelplane.Principal
 	// Kind is "" for a model, modelplane.KindMCPServer for an MCP server.
 	Kind, Model, Version, Target string
-	Promotion                    *policy.PromotionInfo
+	Promotion                    *modelplane.PolicyPromotion
 	Request                      map[string]any
 }
 

@@ -164,14 +164,14 @@ func targetInfo(t modelplane.Target) *policy.TargetInfo {
 
 // promotionInfo describes a promotion to the policy. Only votes on the
 // current evidence are passed: earlier ones no longer count.
-func promotionInfo(p modelplane.Promotion) *policy.PromotionInfo {
-	pi := &policy.PromotionInfo{ID: p.ID, RequestedBy: p.RequestedBy, Stage: p.Stage}
+func promotionInfo(p modelplane.Promotion) *modelplane.PolicyPromotion {
+	pi := &modelplane.PolicyPromotion{ID: p.ID, RequestedBy: p.RequestedBy, Stage: p.Stage}
 	if p.Validation != nil {
 		pi.EvidenceHash = p.Validation.EvidenceHash
 	}
 	for _, a := range p.Approvals {
 		if pi.EvidenceHash == "" || a.EvidenceHash == "" || a.EvidenceHash == pi.EvidenceHash {
-			pi.Approvals = append(pi.Approvals, policy.ApprovalInfo{Approver: a.Approver, Decision: a.Decision, EvidenceHash: a.EvidenceHash})
+			pi.Approvals = append(pi.Approvals, modelplane.PolicyApproval{Approver: a.Approver, Decision: a.Decision, EvidenceHash: a.EvidenceHash})
 		}
 	}
 	return pi

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/modelplane/modelplane"
 	"time"
+
+	"github.com/modelplane/modelplane"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 )
@@ -18,7 +19,7 @@ import (
 func benchInputs() []Input {
 	approve := question("promotion.approve", bob)
 	approve.Request = map[string]any{"evidence_hash": "sha256:e1"}
-	approve.Promotion.Approvals = []ApprovalInfo{{Approver: "carl", Decision: "approve", EvidenceHash: "sha256:e1"}}
+	approve.Promotion.Approvals = []modelplane.PolicyApproval{{Approver: "carl", Decision: "approve", EvidenceHash: "sha256:e1"}}
 	return []Input{
 		question("promotion.start", alice),
 		approve,

@@ -310,7 +310,7 @@ func selfTest(ctx context.Context, pq rego.PreparedEvalQuery) error {
 			Asset: Asset{Kind: KindModel, Name: "self-test", Owner: "self-test-owner", Team: "self-test",
 				RiskTier: "high", Version: "v1", Metrics: map[string]float64{"accuracy": 0.9}},
 			Target:    &TargetInfo{Name: "self-test", Environment: "production", Provider: "sim"},
-			Promotion: &PromotionInfo{ID: "self-test", RequestedBy: "self-test-requester", Stage: "awaiting_approval"},
+			Promotion: &modelplane.PolicyPromotion{ID: "self-test", RequestedBy: "self-test-requester", Stage: "awaiting_approval"},
 			Time:      at,
 		}
 		v, err := inputValue(in)

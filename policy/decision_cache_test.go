@@ -433,8 +433,8 @@ func richInput() Input {
 		Asset: Asset{Kind: "model", Name: "m", Owner: "o", Team: "fraud", RiskTier: "high", DataDomain: "d", Version: "v1",
 			Metrics: map[string]float64{"auc": 0.9}, Lineage: map[string]string{"run_id": "r1"}},
 		Target: &TargetInfo{Name: "prod", Environment: "production", Provider: "sim"},
-		Promotion: &PromotionInfo{ID: "p", RequestedBy: "alice", Stage: "s", EvidenceHash: "h",
-			Approvals: []ApprovalInfo{{Approver: "carl", Decision: "approve", EvidenceHash: "h"}}, Override: false},
+		Promotion: &modelplane.PolicyPromotion{ID: "p", RequestedBy: "alice", Stage: "s", EvidenceHash: "h",
+			Approvals: []modelplane.PolicyApproval{{Approver: "carl", Decision: "approve", EvidenceHash: "h"}}, Override: false},
 		Request: map[string]any{"evidence_hash": "h", "n": 1.5, "list": []any{"a", true, nil}, "nested": map[string]any{"k": "v"}},
 		Time:    tuesday,
 	}

@@ -165,7 +165,7 @@ func assetValue(a Asset) ast.Value {
 	return ast.NewObject(kv...)
 }
 
-func promotionValue(p *PromotionInfo) ast.Value {
+func promotionValue(p *modelplane.PolicyPromotion) ast.Value {
 	kv := make([][2]*ast.Term, 0, 6)
 	kv = append(kv,
 		item(keyID, str(p.ID)),

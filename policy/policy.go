@@ -92,11 +92,11 @@ const ToolQuery = "data.modelplane.tool_decision"
 // Input is what every question to the policy engine carries. Its JSON form
 // is exactly what policies see as `input`.
 type Input struct {
-	Action    string               `json:"action"`
-	Caller    modelplane.Principal `json:"caller"`
-	Asset     Asset                `json:"asset"`
-	Target    *TargetInfo          `json:"target,omitempty"`
-	Promotion *PromotionInfo       `json:"promotion,omitempty"`
+	Action    string                      `json:"action"`
+	Caller    modelplane.Principal        `json:"caller"`
+	Asset     Asset                       `json:"asset"`
+	Target    *TargetInfo                 `json:"target,omitempty"`
+	Promotion *modelplane.PolicyPromotion `json:"promotion,omitempty"`
 	// Request holds action-specific fields, e.g. "evidence_hash" for a vote.
 	Request map[string]any `json:"request,omitempty"`
 	// Time is the decision time (UTC); change windows use it. Zero means now.
@@ -121,24 +121,6 @@ type TargetInfo struct {
 	Name        string `json:"name"`
 	Environment string `json:"environment"`
 	Provider    string `json:"provider"`
-}
-
-// PromotionInfo is the promotion an action concerns.
-type PromotionInfo struct {
-	ID           string         `json:"id"`
-	RequestedBy  string         `json:"requested_by"`
-	Stage        string         `json:"stage"`
-	EvidenceHash string         `json:"evidence_hash"`
-	Approvals    []ApprovalInfo `json:"approvals,omitempty"`
-	// Override is set once a promotion.override decision allowed an exception.
-	Override bool `json:"override"`
-}
-
-// ApprovalInfo is one vote already cast.
-type ApprovalInfo struct {
-	Approver     string `json:"approver"`
-	Decision     string `json:"decision"`
-	EvidenceHash string `json:"evidence_hash"`
 }
 
 // Status says which policy is live and whether the last load failed.

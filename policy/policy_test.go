@@ -66,7 +66,7 @@ func question(action string, caller modelplane.Principal) Input {
 		Caller:    caller,
 		Asset:     fraudModel(),
 		Target:    &TargetInfo{Name: "prod", Environment: "production", Provider: "sim"},
-		Promotion: &PromotionInfo{ID: "p-1", RequestedBy: "alice", Stage: modelplane.StageAwaitingApproval, EvidenceHash: "sha256:e1"},
+		Promotion: &modelplane.PolicyPromotion{ID: "p-1", RequestedBy: "alice", Stage: modelplane.StageAwaitingApproval, EvidenceHash: "sha256:e1"},
 		Time:      tuesday,
 	}
 }
@@ -230,10 +230,10 @@ func TestFourEyes(t *testing.T) {
 		{"admin may not approve own", approve(dana, func(in *Input) { in.Promotion.RequestedBy = "dana" }), false, "four-eyes"},
 		{"requester may still reject own", with(approve(requesterApprover, nil), func(in *Input) { in.Action = "promotion.reject" }), true, ""},
 		{"no double vote", approve(bob, func(in *Input) {
-			in.Promotion.Approvals = []ApprovalInfo{{Approver: "bob", Decision: "approve", EvidenceHash: "sha256:e1"}}
+			in.Promotion.Approvals = []modelplane.PolicyApproval{{Approver: "bob", Decision: "approve", EvidenceHash: "sha256:e1"}}
 		}), false, "bob has already voted (approve) on promotion p-1"},
 		{"another's vote does not block", approve(bob, func(in *Input) {
-			in.Promotion.Approvals = []ApprovalInfo{{Approver: "carl", Decision: "approve"}}
+			in.Promotion.Approvals = []modelplane.PolicyApproval{{Approver: "carl", Decision: "approve"}}
 		}), true, ""},
 		{"evidence changed", approve(bob, func(in *Input) { in.Request["evidence_hash"] = "sha256:old" }), false,
 			"evidence changed since bob reviewed it: the vote is for sha256:old but promotion p-1 now has sha256:e1"},
@@ -447,7 +447,7 @@ func TestInputValue(t *testing.T) {
 			Action: "promotion.start",
 			Caller: modelplane.Principal{Name: "x", Teams: []string{}, Roles: []string{}, Method: "token", Expires: &exp},
 			Asset:  Asset{Metrics: map[string]float64{"a": 1, "b": 0.125, "c": -3e-9, "d": 1e21}, Lineage: map[string]string{"k": "v"}},
-			Promotion: &PromotionInfo{Approvals: []ApprovalInfo{{Approver: "a", Decision: "approve", EvidenceHash: "h"}},
+			Promotion: &modelplane.PolicyPromotion{Approvals: []modelplane.PolicyApproval{{Approver: "a", Decision: "approve", EvidenceHash: "h"}},
 				Override: true},
 			Request: map[string]any{"evidence_hash": "h", "n": 3, "list": []string{"a"}, "nested": map[string]any{"ok": true, "nil": nil}},
 			Time:    time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
@@ -550,7 +550,7 @@ func TestWithDataOverridesBundle(t *testing.T) {
 		Caller:    modelplane.Principal{Name: "bob", Teams: []string{"fraud"}, Roles: []string{"approver"}, Method: modelplane.AuthUI},
 		Asset:     Asset{Kind: KindModel, Name: "m", Team: "fraud", RiskTier: "high"},
 		Target:    &TargetInfo{Name: "prod", Environment: "production"},
-		Promotion: &PromotionInfo{ID: "p1", RequestedBy: "alice"}}
+		Promotion: &modelplane.PolicyPromotion{ID: "p1", RequestedBy: "alice"}}
 	strict, err := New("")
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
-	"github.com/modelplane/modelplane/policy"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -222,9 +221,9 @@ func (w *promotion) evidenceHash() string {
 // in history) and audits the decision. An engine failure denies, except for
 // rollbacks, which are safety actions and proceed.
 func (w *promotion) authorize(ctx workflow.Context, action string, who modelplane.Principal, req map[string]any) (modelplane.PolicyDecision, bool) {
-	pi := &policy.PromotionInfo{ID: w.p.ID, RequestedBy: w.p.RequestedBy, Stage: w.p.Stage, EvidenceHash: w.evidenceHash()}
+	pi := &modelplane.PolicyPromotion{ID: w.p.ID, RequestedBy: w.p.RequestedBy, Stage: w.p.Stage, EvidenceHash: w.evidenceHash()}
 	for _, a := range w.current() {
-		pi.Approvals = append(pi.Approvals, policy.ApprovalInfo{Approver: a.Approver, Decision: a.Decision, EvidenceHash: a.EvidenceHash})
+		pi.Approvals = append(pi.Approvals, modelplane.PolicyApproval{Approver: a.Approver, Decision: a.Decision, EvidenceHash: a.EvidenceHash})
 	}
 	kind := ""
 	if w.p.Kind == modelplane.KindMCPServer {
