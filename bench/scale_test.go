@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +28,8 @@ import (
 // the sizes in MODELPLANE_BENCH_SCALE (default 250,500,1000): n=500 adds 250
 // promotions to the 250 already parked, and reports RSS of the whole
 // process, RSS per parked promotion, and the start throughput of that step.
+// MODELPLANE_BENCH_HEAPPROFILE=prefix writes a heap profile at each size
+// (prefix-approval-1000.pprof), to see what the parked workflows keep.
 func BenchmarkScale(b *testing.B) {
 	loadNote(b)
 	sizes := []int{250, 500, 1000}
@@ -178,8 +182,19 @@ func (h *hold) grow(b *testing.B, n int) {
 		}
 	}
 	rss, heap := settledRSS()
-	b.Logf("%s: %d promotions and as many bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB; time inside activities (bare: BenchNoop): %s",
-		h.wait, h.ours, rss, h.rss0, heap, h.s.watch.profile())
+	b.Logf("%s: %d promotions and as many bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
+		h.wait, h.ours, rss, h.rss0, heap, runtime.NumGoroutine(), h.s.watch.profile())
+	if prefix := os.Getenv("MODELPLANE_BENCH_HEAPPROFILE"); prefix != "" {
+		// What the parked workflows keep, by allocation site: go tool pprof -sample_index=inuse_space.
+		f, err := os.Create(fmt.Sprintf("%s-%s-%d.pprof", prefix, h.wait, h.ours))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		_ = f.Close()
+	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(h.ours), "promotions")
 	b.ReportMetric(h.rss0, "rss-before-MB")
