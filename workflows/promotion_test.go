@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"encoding/json"
+	sdkworker "go.temporal.io/sdk/worker"
 	"io"
 	"log/slog"
 	"strings"
@@ -33,6 +34,9 @@ func newEnv(t *testing.T, tier modelplane.RiskTier) *env {
 	var ts testsuite.WorkflowTestSuite
 	ts.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	e := &env{TestWorkflowEnvironment: ts.NewTestWorkflowEnvironment(), kit: testkit.New(t, ":memory:")}
+	// Under -race on a loaded 2-core box one workflow task can outlast the
+	// SDK's 1 s deadlock check without being stuck.
+	e.SetWorkerOptions(sdkworker.Options{DeadlockDetectionTimeout: 30 * time.Second})
 	e.kit.Seed(t, tier, "v1", "v2")
 	worker.Register(e.TestWorkflowEnvironment, e.kit.Activities)
 	// The guardian is started through the Temporal client, which the
