@@ -5,7 +5,6 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/activities"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -37,12 +36,7 @@ func withLocal(ctx workflow.Context, maxAttempts int32) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    30 * time.Second,
 		ScheduleToCloseTimeout: 10 * time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    500 * time.Millisecond,
-			BackoffCoefficient: 2,
-			MaximumInterval:    10 * time.Second,
-			MaximumAttempts:    maxAttempts,
-		},
+		RetryPolicy:            retries(maxAttempts),
 	})
 }
 

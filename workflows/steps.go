@@ -17,15 +17,12 @@ import (
 // with backoff so a flaky platform is ridden out, and invalid requests (marked
 // non-retryable by the activities) fail at once.
 func withActivity(ctx workflow.Context, maxAttempts int32) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    500 * time.Millisecond,
-			BackoffCoefficient: 2,
-			MaximumInterval:    10 * time.Second,
-			MaximumAttempts:    maxAttempts,
-		},
-	})
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second, RetryPolicy: retries(maxAttempts)})
+}
+
+// retries backs off from 500 ms to 10 s, at most maxAttempts times.
+func retries(maxAttempts int32) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: maxAttempts}
 }
 
 // publishOptions: event delivery retries for up to ten minutes (a sink
