@@ -220,10 +220,10 @@ func TestConsole(t *testing.T) {
 		t.Errorf("approvals = %+v, want bob's approval via console, verified by oidc, with his comment", p.Approvals)
 	}
 	recs := s.audit(t, res.PromotionID)
-	if vote, ok := findRecord(recs, "vote", "bob"); !ok || vote.Details["via"] != "console" || vote.Details["method"] != modelplane.AuthOIDC {
+	if vote, ok := findRecord(recs, modelplane.AuditVote, "bob"); !ok || vote.Details["via"] != "console" || vote.Details["method"] != modelplane.AuthOIDC {
 		t.Errorf("bob's vote in the audit: %+v", vote)
 	}
-	if rb, ok := findRecord(recs, "rollback", "drift-monitor"); !ok || rb.Decision != "rolled_back" || rb.Details["cause"] != "drift" {
+	if rb, ok := findRecord(recs, modelplane.AuditRollback, "drift-monitor"); !ok || rb.Decision != "rolled_back" || rb.Details["cause"] != "drift" {
 		t.Errorf("rollback in the audit: %+v (found %v)", rb, ok)
 	}
 	var verify struct {

@@ -122,7 +122,7 @@ func (s *devStack) signOff(t testing.TB, shots, label, user, typed string, workf
 	return res
 }
 
-func findRecord(recs []modelplane.AuditRecord, action, actor string) (modelplane.AuditRecord, bool) {
+func findRecord(recs []modelplane.AuditRecord, action modelplane.AuditAction, actor string) (modelplane.AuditRecord, bool) {
 	for _, r := range recs {
 		if r.Action == action && r.Actor == actor {
 			return r, true
@@ -164,10 +164,10 @@ func TestWebUISignOff(t *testing.T) {
 
 	// alice requested it: four-eyes refuses her, whoever the payload names.
 	s.signOff(t, shots, "alice", "alice", "carol", []string{wid}, nil)
-	testkit.WaitFor(t, "alice's refused vote in the audit", 30*time.Second, func() bool { _, ok := findRecord(s.audit(t, id), "approval_denied", "alice"); return ok })
+	testkit.WaitFor(t, "alice's refused vote in the audit", 30*time.Second, func() bool { _, ok := findRecord(s.audit(t, id), modelplane.AuditApprovalDenied, "alice"); return ok })
 	// dave approves for another team: the policy refuses him.
 	s.signOff(t, shots, "dave", "dave", "bob", []string{wid}, nil)
-	testkit.WaitFor(t, "dave's refused vote in the audit", 30*time.Second, func() bool { _, ok := findRecord(s.audit(t, id), "approval_denied", "dave"); return ok })
+	testkit.WaitFor(t, "dave's refused vote in the audit", 30*time.Second, func() bool { _, ok := findRecord(s.audit(t, id), modelplane.AuditApprovalDenied, "dave"); return ok })
 	if p := s.promotion(t, id); len(p.Approvals) != 0 || p.Stage != modelplane.StageAwaitingApproval {
 		t.Fatalf("refused votes changed the promotion: %+v", p.Approvals)
 	}
@@ -180,15 +180,15 @@ func TestWebUISignOff(t *testing.T) {
 		t.Fatalf("approvals = %+v, want one by bob via signal, verified by oidc", p.Approvals)
 	}
 	recs := s.audit(t, id)
-	vote, ok := findRecord(recs, "vote", "bob")
+	vote, ok := findRecord(recs, modelplane.AuditVote, "bob")
 	if !ok || vote.Details["method"] != modelplane.AuthOIDC || vote.Policy == nil || !vote.Policy.Allow {
 		t.Fatalf("bob's vote in the audit: %+v", vote)
 	}
-	if _, ok := findRecord(recs, "vote", "carol"); ok {
+	if _, ok := findRecord(recs, modelplane.AuditVote, "carol"); ok {
 		t.Fatal("the typed name got a vote")
 	}
 	for _, who := range []string{"alice", "dave"} {
-		r, _ := findRecord(recs, "approval_denied", who)
+		r, _ := findRecord(recs, modelplane.AuditApprovalDenied, who)
 		if r.Details["method"] != modelplane.AuthOIDC || r.Details["via"] != "signal" {
 			t.Errorf("%s's denial does not record the verified method: %+v", who, r)
 		}

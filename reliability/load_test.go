@@ -258,7 +258,7 @@ func TestLoad(t *testing.T) {
 	if _, err := s.store.ExportAudit(ctx, &buf, store.AuditFilter{}); err != nil {
 		t.Fatal(err)
 	}
-	perPromotion := map[string]map[string]int{} // promotion → action → records
+	perPromotion := map[string]map[modelplane.AuditAction]int{} // promotion → action → records
 	sc := bufio.NewScanner(&buf)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	records := 0
@@ -272,7 +272,7 @@ func TestLoad(t *testing.T) {
 			continue
 		}
 		if perPromotion[r.PromotionID] == nil {
-			perPromotion[r.PromotionID] = map[string]int{}
+			perPromotion[r.PromotionID] = map[modelplane.AuditAction]int{}
 		}
 		perPromotion[r.PromotionID][r.Action]++
 	}
@@ -283,13 +283,13 @@ func TestLoad(t *testing.T) {
 	for _, p := range all() {
 		a := perPromotion[p.ID]
 		transitions += len(p.History)
-		stageRecords += a["stage"]
+		stageRecords += a[modelplane.AuditStage]
 		requested, finished := 1, map[bool]int{true: 1}[modelplane.Terminal(p.Status)]
 		if unstarted[p.ID] {
 			// No workflow: the API's failure answer is all there is.
 			requested, finished = 0, 0
 		}
-		if a["stage"] != len(p.History) || a["promotion_requested"] != requested || a["vote"] != len(p.Approvals) || a["finished"] != finished {
+		if a[modelplane.AuditStage] != len(p.History) || a[modelplane.AuditPromotionRequested] != requested || a[modelplane.AuditVote] != len(p.Approvals) || a[modelplane.AuditFinished] != finished {
 			mismatched++
 			if mismatched <= 5 {
 				t.Errorf("promotion %s (%s): audit %v; history %d entries, %d votes, want requested %d finished %d",
@@ -311,7 +311,7 @@ func TestLoad(t *testing.T) {
 		if _, err := s.store.ExportAudit(ctx, &buf, store.AuditFilter{}); err != nil {
 			t.Fatal(err)
 		}
-		late := map[string]int{}
+		late := map[modelplane.AuditAction]int{}
 		sc := bufio.NewScanner(&buf)
 		sc.Buffer(make([]byte, 1<<20), 16<<20)
 		for i := 0; sc.Scan(); i++ {
@@ -325,7 +325,7 @@ func TestLoad(t *testing.T) {
 			late[r.Action]++
 		}
 		t.Logf("%d audit records appended after the count: %v", verified-records, late)
-		for _, a := range []string{"stage", "promotion_requested", "vote", "finished"} {
+		for _, a := range []modelplane.AuditAction{modelplane.AuditStage, modelplane.AuditPromotionRequested, modelplane.AuditVote, modelplane.AuditFinished} {
 			if late[a] > 0 {
 				t.Errorf("%d %q records appended after every promotion had settled", late[a], a)
 			}

@@ -315,7 +315,7 @@ func (r *recRig) health(h modelplane.Health) {
 	}
 }
 
-func (r *recRig) audited(f store.AuditFilter, action string) bool {
+func (r *recRig) audited(f store.AuditFilter, action modelplane.AuditAction) bool {
 	recs, _ := r.kit.Store.ListAudit(context.Background(), f)
 	for _, rec := range recs {
 		if rec.Action == action {
@@ -458,7 +458,7 @@ func recordExpiry(t *testing.T) {
 	r := newRecRig(t, recConfig{tier: modelplane.RiskMedium})
 	id := r.promote("v2", recCanary([]int{100}, "1s"), map[string]any{"approval_timeout": "2s"})
 	r.finish(id, modelplane.StatusExpired, "promotion_approval_escalated_then_expired")
-	if !r.audited(store.AuditFilter{PromotionID: id}, "approval_escalated") {
+	if !r.audited(store.AuditFilter{PromotionID: id}, modelplane.AuditApprovalEscalated) {
 		t.Fatal("no approval_escalated record")
 	}
 }
