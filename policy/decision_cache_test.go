@@ -259,7 +259,9 @@ func TestCacheReloadDuringDecisions(t *testing.T) {
 
 func TestCacheClock(t *testing.T) {
 	t.Run("expiring credentials", func(t *testing.T) {
-		// The answer changes with the time, so it is never kept.
+		// The engine tells the policy whether the credentials expired
+		// (caller_expired), so the default bundle reads no clock for them:
+		// an answer before expiry is kept, and expiry asks a new question.
 		e, err := New("")
 		if err != nil {
 			t.Fatal(err)
@@ -267,12 +269,29 @@ func TestCacheClock(t *testing.T) {
 		exp := tuesday.Add(time.Hour)
 		read := question("model.read", alice)
 		read.Caller.Expires = &exp
-		if d, ok := cachedAnswer(t, e, read); !d.Allow || ok {
+		if d, ok := cachedAnswer(t, e, read); !d.Allow || !ok {
 			t.Fatalf("before expiry: allow %v, cached %v", d.Allow, ok)
 		}
-		read.Time = exp.Add(time.Second)
+		for _, at := range []time.Time{exp, exp.Add(time.Second), exp.Add(24 * time.Hour)} {
+			read.Time = at
+			d, err := e.Decide(context.Background(), read)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "credentials of alice expired at " + exp.Format(time.RFC3339Nano)
+			if d.Allow || !slices.Contains(d.Reasons, want) {
+				t.Fatalf("at %s: allow %v, reasons %q; want a deny saying %q", at, d.Allow, d.Reasons, want)
+			}
+		}
+		// A value the caller sets is replaced: unexpired credentials are
+		// not refused for it, and expired ones are not let through.
+		read.Time, read.CallerExpired = exp.Add(-time.Minute), true
+		if d, _ := e.Decide(context.Background(), read); !d.Allow {
+			t.Fatalf("caller_expired given, credentials valid: refused %q", d.Reasons)
+		}
+		read.Time, read.CallerExpired = exp.Add(time.Minute), false
 		if d, _ := e.Decide(context.Background(), read); d.Allow {
-			t.Fatal("expired credentials answered from the cache")
+			t.Fatal("caller_expired false given, credentials expired: allowed")
 		}
 	})
 	t.Run("change windows", func(t *testing.T) {

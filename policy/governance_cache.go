@@ -362,6 +362,11 @@ func appendKey(b []byte, in Input) ([]byte, bool) {
 	}
 	b = keyString(b, p.Client)
 	b = keyStrings(b, p.Act)
+	if in.CallerExpired {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
 	a := in.Asset
 	for _, s := range [...]string{a.Kind, a.Name, a.Owner, a.Team, a.RiskTier, a.DataDomain, a.Version} {
 		b = keyString(b, s)

@@ -20,7 +20,7 @@ import (
 // cache's key too (appendKey in governance_cache.go; TestCacheKeyCoversInput
 // fails until it is).
 func inputValue(in Input) (ast.Value, error) {
-	kv := make([][2]*ast.Term, 0, 7)
+	kv := make([][2]*ast.Term, 0, 8)
 	kv = append(kv,
 		item(keyAction, str(in.Action)),
 		item(keyCaller, ast.NewTerm(principalValue(in.Caller))),
@@ -45,6 +45,9 @@ func inputValue(in Input) (ast.Value, error) {
 		kv = append(kv, item(keyRequest, ast.NewTerm(v)))
 	}
 	kv = append(kv, item(keyTime, ast.StringTerm(in.Time.Format(time.RFC3339Nano))))
+	if in.CallerExpired {
+		kv = append(kv, item(keyCallerExpired, ast.BooleanTerm(true)))
+	}
 	return ast.NewObject(kv...), nil
 }
 
@@ -88,36 +91,37 @@ var (
 // Object keys are built once: OPA treats terms as immutable, so every
 // input can share them.
 var (
-	keyAction       = ast.StringTerm("action")
-	keyApprovals    = ast.StringTerm("approvals")
-	keyApprover     = ast.StringTerm("approver")
-	keyAsset        = ast.StringTerm("asset")
-	keyCaller       = ast.StringTerm("caller")
-	keyDataDomain   = ast.StringTerm("data_domain")
-	keyDecision     = ast.StringTerm("decision")
-	keyEnvironment  = ast.StringTerm("environment")
-	keyEvidenceHash = ast.StringTerm("evidence_hash")
-	keyExpires      = ast.StringTerm("expires")
-	keyID           = ast.StringTerm("id")
-	keyKind         = ast.StringTerm("kind")
-	keyLineage      = ast.StringTerm("lineage")
-	keyMethod       = ast.StringTerm("method")
-	keyMetrics      = ast.StringTerm("metrics")
-	keyName         = ast.StringTerm("name")
-	keyOverride     = ast.StringTerm("override")
-	keyOwner        = ast.StringTerm("owner")
-	keyPromotion    = ast.StringTerm("promotion")
-	keyProvider     = ast.StringTerm("provider")
-	keyRequest      = ast.StringTerm("request")
-	keyRequestedBy  = ast.StringTerm("requested_by")
-	keyRiskTier     = ast.StringTerm("risk_tier")
-	keyRoles        = ast.StringTerm("roles")
-	keyStage        = ast.StringTerm("stage")
-	keyTarget       = ast.StringTerm("target")
-	keyTeam         = ast.StringTerm("team")
-	keyTeams        = ast.StringTerm("teams")
-	keyTime         = ast.StringTerm("time")
-	keyVersion      = ast.StringTerm("version")
+	keyAction        = ast.StringTerm("action")
+	keyApprovals     = ast.StringTerm("approvals")
+	keyApprover      = ast.StringTerm("approver")
+	keyAsset         = ast.StringTerm("asset")
+	keyCaller        = ast.StringTerm("caller")
+	keyCallerExpired = ast.StringTerm("caller_expired")
+	keyDataDomain    = ast.StringTerm("data_domain")
+	keyDecision      = ast.StringTerm("decision")
+	keyEnvironment   = ast.StringTerm("environment")
+	keyEvidenceHash  = ast.StringTerm("evidence_hash")
+	keyExpires       = ast.StringTerm("expires")
+	keyID            = ast.StringTerm("id")
+	keyKind          = ast.StringTerm("kind")
+	keyLineage       = ast.StringTerm("lineage")
+	keyMethod        = ast.StringTerm("method")
+	keyMetrics       = ast.StringTerm("metrics")
+	keyName          = ast.StringTerm("name")
+	keyOverride      = ast.StringTerm("override")
+	keyOwner         = ast.StringTerm("owner")
+	keyPromotion     = ast.StringTerm("promotion")
+	keyProvider      = ast.StringTerm("provider")
+	keyRequest       = ast.StringTerm("request")
+	keyRequestedBy   = ast.StringTerm("requested_by")
+	keyRiskTier      = ast.StringTerm("risk_tier")
+	keyRoles         = ast.StringTerm("roles")
+	keyStage         = ast.StringTerm("stage")
+	keyTarget        = ast.StringTerm("target")
+	keyTeam          = ast.StringTerm("team")
+	keyTeams         = ast.StringTerm("teams")
+	keyTime          = ast.StringTerm("time")
+	keyVersion       = ast.StringTerm("version")
 )
 
 func principalValue(p modelplane.Principal) ast.Value {

@@ -101,6 +101,11 @@ type Input struct {
 	Request map[string]any `json:"request,omitempty"`
 	// Time is the decision time (UTC); change windows use it. Zero means now.
 	Time time.Time `json:"time"`
+	// CallerExpired says the caller's credentials expired by Time. The
+	// engine sets it from Caller.Expires and Time (a value given is
+	// replaced), so a policy can refuse stale credentials without reading
+	// the clock and the answer can be kept in the decision cache.
+	CallerExpired bool `json:"caller_expired,omitempty"`
 }
 
 // Asset is what the action is about.
@@ -220,6 +225,7 @@ func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.Po
 		in.Time = e.now()
 	}
 	in.Time = in.Time.UTC()
+	in.CallerExpired = in.Caller.Expires != nil && !in.Time.Before(*in.Caller.Expires)
 	d := modelplane.PolicyDecision{ID: newID(in.Time), PolicyVersion: c.version}
 	var key []byte
 	var seen *cached

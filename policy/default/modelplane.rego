@@ -174,9 +174,9 @@ grant contains sprintf("%s requested promotion %s", [caller_label, promotion_id]
 
 deny contains "caller is not authenticated" if caller_name == ""
 
-deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if {
-	time.parse_rfc3339_ns(input.caller.expires) <= now_ns
-}
+# The engine compares the expiry with the decision time (caller_expired), so
+# this rule reads no clock and its answers can be kept in the decision cache.
+deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if input.caller_expired
 
 # Team isolation: outside admins, auditors reading, modelplane's own work and
 # a requester's safety actions, callers act only within their teams.
@@ -515,9 +515,7 @@ tool_deny contains sprintf("agent %s may call no tool (mcp_tools.blocked_agents)
 
 tool_caller_deny contains "caller is not authenticated" if caller_name == ""
 
-tool_caller_deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if {
-	time.parse_rfc3339_ns(input.caller.expires) <= now_ns
-}
+tool_caller_deny contains sprintf("credentials of %s expired at %s", [caller_label, input.caller.expires]) if input.caller_expired
 
 tool_caller_deny contains sprintf("%s is not a member of team %s, which owns %s", [caller_label, team, asset_label]) if {
 	team != ""

@@ -40,6 +40,15 @@ test_four_eyes if {
 	startswith(r, "four-eyes")
 }
 
+test_expired_credentials_denied if {
+	caller := object.union(base.caller, {"expires": "2026-03-04T09:00:00Z"})
+	d := data.modelplane.decision with input as object.union(base, {"caller": caller, "caller_expired": true})
+	not d.allow
+	"credentials of alice expired at 2026-03-04T09:00:00Z" in d.reasons
+	live := data.modelplane.decision with input as object.union(base, {"caller": caller})
+	live.allow
+}
+
 test_unknown_action_undefined if {
 	not data.modelplane.decision with input as object.union(base, {"action": "model.explode"})
 }
