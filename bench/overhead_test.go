@@ -16,7 +16,7 @@ import (
 
 // step is one command of a workflow's shape, read from a real promotion's history.
 type step struct {
-	Kind   string        // activity | sleep | await (a timer an update or signal cut short)
+	Kind   string        // activity | local (activity) | sleep | await (a timer an update or signal cut short)
 	D      time.Duration // sleep and await
 	Batch  int           // commands of one workflow task share a batch and run together
 	Notify bool          // activity: the driver sends the next update once it is done
@@ -40,6 +40,7 @@ func shaped(ctx workflow.Context, steps []step) error {
 		}
 	})
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 30 * time.Second})
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: 30 * time.Second})
 	var later []workflow.Future
 	waits := 0
 	for i := 0; i < len(steps); {
@@ -50,15 +51,22 @@ func shaped(ctx workflow.Context, steps []step) error {
 		var futs []workflow.Future
 		timed := false
 		for _, s := range steps[i:j] {
-			if s.Kind != "activity" {
-				timed = true
-				continue
-			}
 			tag := ""
 			if s.Notify {
 				tag = "ready/" + workflow.GetInfo(ctx).WorkflowExecution.ID
 			}
-			futs = append(futs, workflow.ExecuteActivity(actx, "BenchNoop", tag))
+			switch s.Kind {
+			case "activity":
+				futs = append(futs, workflow.ExecuteActivity(actx, "BenchNoop", tag))
+			case "local":
+				// One after another inside the workflow task, as a
+				// promotion's local steps run.
+				if err := workflow.ExecuteLocalActivity(lctx, noop, tag).Get(ctx, nil); err != nil {
+					return err
+				}
+			default:
+				timed = true
+			}
 		}
 		if timed {
 			later = append(later, futs...)
@@ -93,33 +101,46 @@ func shaped(ctx workflow.Context, steps []step) error {
 	return nil
 }
 
+// shapeCount is what a shape holds.
+type shapeCount struct{ activities, locals, timers, messages int }
+
+// localActivityMarker names the marker a local activity leaves in history.
+const localActivityMarker = "LocalActivity"
+
 // shapeOf reads a finished workflow's history into the steps a bare
 // workflow needs to do the same amount of Temporal work.
-func shapeOf(ctx context.Context, c client.Client, wid string) (steps []step, activitiesN, timers, messages int, err error) {
+func shapeOf(ctx context.Context, c client.Client, wid string) (steps []step, n shapeCount, err error) {
 	started := map[int64]int{} // timer's started event id → index in steps
 	batch := 0
 	it := c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
-			return nil, 0, 0, 0, err
+			return nil, n, err
 		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
 			batch++ // the commands that follow were issued by this workflow task
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			steps = append(steps, step{Kind: "activity", Batch: batch})
-			activitiesN++
+			n.activities++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			// A local activity leaves a marker; the bare workflow runs a
+			// no-op local activity in the same workflow task.
+			if ev.GetMarkerRecordedEventAttributes().GetMarkerName() == localActivityMarker {
+				steps = append(steps, step{Kind: "local", Batch: batch})
+				n.locals++
+			}
 		case enumspb.EVENT_TYPE_TIMER_STARTED:
 			started[ev.GetEventId()] = len(steps)
 			steps = append(steps, step{Kind: "pending", Batch: batch, D: ev.GetTimerStartedEventAttributes().GetStartToFireTimeout().AsDuration()})
-			timers++
+			n.timers++
 		case enumspb.EVENT_TYPE_TIMER_FIRED:
 			steps[started[ev.GetTimerFiredEventAttributes().GetStartedEventId()]].Kind = "sleep"
 		case enumspb.EVENT_TYPE_TIMER_CANCELED:
 			steps[started[ev.GetTimerCanceledEventAttributes().GetStartedEventId()]].Kind = "await"
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-			messages++
+			n.messages++
 		}
 	}
 	// Keep as many awaits as there were messages to end them; a timer left
@@ -128,22 +149,22 @@ func shapeOf(ctx context.Context, c client.Client, wid string) (steps []step, ac
 	waits := 0
 	for _, s := range steps {
 		switch {
-		case s.Kind == "await" && waits < messages:
+		case s.Kind == "await" && waits < n.messages:
 			waits++
 			// The driver answers once the workflow task before the wait is
 			// done: the promotion has then recorded that it awaits approval.
 			for k := len(out) - 1; k >= 0; k-- {
-				if out[k].Kind == "activity" && out[k].Batch < s.Batch {
+				if (out[k].Kind == "activity" || out[k].Kind == "local") && out[k].Batch < s.Batch {
 					out[k].Notify = true
 					break
 				}
 			}
 			out = append(out, s)
-		case s.Kind == "activity" || s.Kind == "sleep":
+		case s.Kind == "activity" || s.Kind == "local" || s.Kind == "sleep":
 			out = append(out, s)
 		}
 	}
-	return out, activitiesN, timers, messages, nil
+	return out, n, nil
 }
 
 // BenchmarkPromotionOverhead: a full canary promotion (sim provider, steps
@@ -235,11 +256,11 @@ func BenchmarkPromotionOverhead(b *testing.B) {
 	// version to retire, like every later one; its history is the shape.
 	ours()
 	_, _, wid := ours()
-	shape, nAct, nTimers, nMsgs, err := shapeOf(ctx, s.c, wid)
+	shape, n0, err := shapeOf(ctx, s.c, wid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("promotion shape: %d activities, %d timers, %d updates/signals → %d baseline steps", nAct, nTimers, nMsgs, len(shape))
+	b.Logf("promotion shape: %d activities, %d local activities, %d timers, %d updates/signals → %d baseline steps", n0.activities, n0.locals, n0.timers, n0.messages, len(shape))
 	bare(-1)
 
 	s.watch.profile() // count the measured promotions only
@@ -256,9 +277,10 @@ func BenchmarkPromotionOverhead(b *testing.B) {
 	b.Logf("time inside activities over %d promotions and %d bare runs (bare: BenchNoop): %s", len(ow), len(bw), s.watch.profile())
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(len(ow)), "promotions")
-	b.ReportMetric(float64(nAct), "activities/promotion")
-	b.ReportMetric(float64(nTimers), "timers/promotion")
-	b.ReportMetric(float64(nMsgs), "updates/promotion")
+	b.ReportMetric(float64(n0.activities), "activities/promotion")
+	b.ReportMetric(float64(n0.locals), "local-activities/promotion")
+	b.ReportMetric(float64(n0.timers), "timers/promotion")
+	b.ReportMetric(float64(n0.messages), "updates/promotion")
 	b.ReportMetric(ms(mean(ow)), "wall-ms/promotion")
 	b.ReportMetric(ms(mean(bw)), "wall-ms/bare")
 	b.ReportMetric(ms(pct(ow, .5)), "wall-p50-ms/promotion")

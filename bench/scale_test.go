@@ -54,6 +54,18 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
+// MODELPLANE_BENCH_MEMPROFILERATE sets runtime.MemProfileRate (bytes per
+// sample) from the start, so the heap profiles can split a parked
+// promotion's few tens of KiB by allocation site; the default samples one
+// allocation per 512 KiB.
+func init() {
+	if v := os.Getenv("MODELPLANE_BENCH_MEMPROFILERATE"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			runtime.MemProfileRate = n
+		}
+	}
+}
+
 // hold is a stack with promotions and bare workflows parked on it.
 type hold struct {
 	s       *stack
@@ -66,10 +78,9 @@ type hold struct {
 	seen               sync.Map
 	failed             atomic.Pointer[string] // why a promotion ended instead of parking
 
-	ours              int     // how many of each side are parked
-	rss0              float64 // RSS with nothing parked
-	rssOurs, heapOurs float64 // summed growth while promotions parked, MiB
-	rssBare, heapBare float64
+	ours               int     // how many of each side are parked
+	rss0               float64 // RSS with nothing parked
+	grewOurs, grewBare mem     // summed growth while each side parked
 }
 
 func newHold(b *testing.B, wait string) *hold {
@@ -102,7 +113,7 @@ func newHold(b *testing.B, wait string) *hold {
 			}
 		}
 	})
-	h.rss0, _ = settledRSS()
+	h.rss0 = settledMem().rss
 	return h
 }
 
@@ -142,9 +153,9 @@ const settle = 2 * time.Second
 
 // chunk starts k workflows with start on concurrent clients, waits until
 // parked reaches want, lets the tail settle, and returns the time to start
-// them, the time until all were parked, and the memory they added (MiB).
-func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park time.Duration, rss, heap float64) {
-	r0, h0 := settledRSS()
+// them, the time until all were parked, and the memory they added.
+func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park time.Duration, grew mem) {
+	m0 := settledMem()
 	t0 := time.Now()
 	if _, err := fanOut(k, h.clients, start); err != nil {
 		b.Fatal(err)
@@ -153,8 +164,7 @@ func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, wan
 	h.until(b, what, parked, want)
 	park = time.Since(t0)
 	time.Sleep(settle)
-	r1, h1 := settledRSS()
-	return started, park, r1 - r0, h1 - h0
+	return started, park, settledMem().sub(m0)
 }
 
 // grow parks promotions and bare workflows until n of each are parked, in
@@ -167,21 +177,27 @@ func (h *hold) grow(b *testing.B, n int) {
 		for h.ours < n {
 			k := min(250, n-h.ours)
 			names := h.models(k)
-			st, pk, dr, dh := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
-				_, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
+			wids := make([]string, k)
+			st, pk, grew := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
+				acc, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
+				wids[i] = acc.WorkflowID
 				return err
 			})
-			accept, park, h.rssOurs, h.heapOurs = accept+st, park+pk, h.rssOurs+dr, h.heapOurs+dh
-			st, pk, dr, dh = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.ours+k, func(i int) error {
+			if os.Getenv("MODELPLANE_BENCH_DIAG") != "" {
+				diagnose(b, h.s.c, wids, 3)
+			}
+			accept, park, h.grewOurs = accept+st, park+pk, h.grewOurs.add(grew)
+			st, pk, grew = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.ours+k, func(i int) error {
 				id := fmt.Sprintf("park/%d", h.ours+i)
 				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParked", id, h.bake)
 				return err
 			})
 			h.ours += k
-			bareStart, barePark, h.rssBare, h.heapBare = bareStart+st, barePark+pk, h.rssBare+dr, h.heapBare+dh
+			bareStart, barePark, h.grewBare = bareStart+st, barePark+pk, h.grewBare.add(grew)
 		}
 	}
-	rss, heap := settledRSS()
+	now := settledMem()
+	rss, heap := now.rss, now.heap
 	b.Logf("%s: %d promotions and as many bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
 		h.wait, h.ours, rss, h.rss0, heap, runtime.NumGoroutine(), h.s.watch.profile())
 	if prefix := os.Getenv("MODELPLANE_BENCH_HEAPPROFILE"); prefix != "" {
@@ -199,10 +215,27 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(float64(h.ours), "promotions")
 	b.ReportMetric(h.rss0, "rss-before-MB")
 	b.ReportMetric(rss, "rss-after-MB")
-	b.ReportMetric(h.rssOurs*1024/float64(h.ours), "rss-KB/promotion")
-	b.ReportMetric(h.rssBare*1024/float64(h.ours), "rss-KB/bare")
-	b.ReportMetric(h.heapOurs*1024/float64(h.ours), "heap-KB/promotion")
-	b.ReportMetric(h.heapBare*1024/float64(h.ours), "heap-KB/bare")
+	per := func(mib float64) float64 { return mib * 1024 / float64(h.ours) }
+	b.ReportMetric(per(h.grewOurs.rss), "rss-KB/promotion")
+	b.ReportMetric(per(h.grewBare.rss), "rss-KB/bare")
+	b.ReportMetric(per(h.grewOurs.heap), "heap-KB/promotion")
+	b.ReportMetric(per(h.grewBare.heap), "heap-KB/bare")
+	b.ReportMetric(per(h.grewOurs.stack), "stack-KB/promotion")
+	b.ReportMetric(per(h.grewBare.stack), "stack-KB/bare")
+	// The rest of RSS: free slots in the heap's spans, what else the Go
+	// runtime maps (GC metadata, span structures: an upper bound, as not all
+	// of it is touched), anonymous memory outside Go (SQLite's caches) and
+	// file-backed pages.
+	for _, side := range []struct {
+		name string
+		m    mem
+	}{{"promotion", h.grewOurs}, {"bare", h.grewBare}} {
+		m := side.m
+		b.ReportMetric(per(m.inuse-m.heap), "heap-free-slots-KB/"+side.name)
+		b.ReportMetric(per(m.goHeld-m.inuse-m.stack), "go-other-KB/"+side.name)
+		b.ReportMetric(per(m.rss-m.file-m.goHeld), "non-go-KB/"+side.name)
+		b.ReportMetric(per(m.file), "file-KB/"+side.name)
+	}
 	added := h.ours - before
 	if added == 0 {
 		return // already this size: nothing started, no rates

@@ -330,7 +330,10 @@ func cpu() time.Duration {
 }
 
 // rssMB is VmRSS of pid ("self" for this process), in MiB.
-func rssMB(pid string) float64 {
+func rssMB(pid string) float64 { return statusMB(pid, "VmRSS") }
+
+// statusMB reads one kB field of /proc/PID/status, in MiB.
+func statusMB(pid, field string) float64 {
 	f, err := os.Open("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
@@ -338,7 +341,7 @@ func rssMB(pid string) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			return kb / 1024
 		}
@@ -348,10 +351,30 @@ func rssMB(pid string) float64 {
 
 // settledRSS returns freed memory to the OS first, so RSS tracks what is live.
 func settledRSS() (rss, heap float64) {
+	m := settledMem()
+	return m.rss, m.heap
+}
+
+// mem is the process's memory after a GC, in MiB: RSS, live Go heap, the
+// heap spans holding it (live plus the free slots between), goroutine stacks (a parked workflow keeps its coroutines' stacks), what
+// the Go runtime holds from the OS in all (heap spans, stacks, GC
+// metadata), and RSS backed by files (SQLite's shared-memory index).
+type mem struct{ rss, heap, inuse, stack, goHeld, file float64 }
+
+func (m mem) sub(o mem) mem {
+	return mem{m.rss - o.rss, m.heap - o.heap, m.inuse - o.inuse, m.stack - o.stack, m.goHeld - o.goHeld, m.file - o.file}
+}
+func (m mem) add(o mem) mem {
+	return mem{m.rss + o.rss, m.heap + o.heap, m.inuse + o.inuse, m.stack + o.stack, m.goHeld + o.goHeld, m.file + o.file}
+}
+
+func settledMem() mem {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return rssMB("self"), float64(ms.HeapAlloc) / (1 << 20)
+	const mib = 1 << 20
+	return mem{rssMB("self"), float64(ms.HeapAlloc) / mib, float64(ms.HeapInuse) / mib, float64(ms.StackInuse) / mib,
+		float64(ms.Sys-ms.HeapReleased) / mib, statusMB("self", "RssFile") + statusMB("self", "RssShmem")}
 }
 
 // pct is the nearest-rank percentile p (0..1) of d.
