@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -61,6 +62,15 @@ func newConsoleSite(b *testing.B, dsn string) *consoleSite {
 		b.Fatal(err)
 	}
 	b.Cleanup(c.Close)
+	// A SQLite site starts from a copy of the first one's seeded file:
+	// seeding takes most of a minute, and the data is the same each time.
+	sqliteFile := filepath.IsAbs(dsn)
+	reuse := sqliteFile && seededSQLite != ""
+	if reuse {
+		if err := copyFile(seededSQLite, dsn); err != nil {
+			b.Fatal(err)
+		}
+	}
 	kit := testkit.New(b, dsn)
 	eng, err := policy.New("")
 	if err != nil {
@@ -80,7 +90,13 @@ func newConsoleSite(b *testing.B, dsn string) *consoleSite {
 	}
 	b.Cleanup(con.Close)
 	s := &consoleSite{b: b, api: srv.Handler(), console: con, st: kit.Store}
-	s.seed(kit)
+	if !reuse {
+		s.seed(kit)
+		if sqliteFile {
+			keepSeeded(b, kit, dsn)
+		}
+	}
+	s.running, s.done = seededPromotions()
 	s.cookie = s.signIn(admin) // admins read every page, team-less audit included
 	return s
 }
@@ -134,9 +150,6 @@ func (s *consoleSite) seed(kit *testkit.Kit) {
 			}
 			p.History = append(p.History, modelplane.HistoryEntry{At: at.Add(6 * time.Second), Stage: modelplane.StageCanary, Status: modelplane.StatusRunning},
 				modelplane.HistoryEntry{At: fin, Stage: modelplane.StageDone, Status: modelplane.StatusSucceeded})
-			s.done = p.ID
-		} else {
-			s.running = append(s.running, runningPromotion{p.ID, p.Model})
 		}
 		if err := kit.Store.UpdatePromotion(ctx, p, 1); err != nil {
 			b.Fatal(err)
@@ -160,6 +173,43 @@ func (s *consoleSite) seed(kit *testkit.Kit) {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d promotions and %d audit records in %s", consolePromotions, consoleAudit, time.Since(start).Round(time.Millisecond))
+}
+
+// seededPromotions are the promotions seed leaves awaiting approval (the
+// newest of each model) and the newest finished one.
+func seededPromotions() (running []runningPromotion, done string) {
+	for i := consolePromotions - consoleModels; i < consolePromotions; i++ {
+		running = append(running, runningPromotion{fmt.Sprintf("p-%05d", i), fmt.Sprintf("model-%02d", i%consoleModels)})
+	}
+	return running, fmt.Sprintf("p-%05d", consolePromotions-consoleModels-1)
+}
+
+// seededSQLite is a copy of the first seeded SQLite store, removed by TestMain.
+var seededSQLite string
+
+// keepSeeded checkpoints the store's write-ahead log into its file and
+// keeps a copy of the file for the next SQLite site.
+func keepSeeded(b *testing.B, kit *testkit.Kit, dsn string) {
+	if err := kit.Store.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error; err != nil {
+		b.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "modelplane-bench-console-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "seeded.db")
+	if err := copyFile(dsn, path); err != nil {
+		b.Fatal(err)
+	}
+	seededSQLite = path
+}
+
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, data, 0o600)
 }
 
 func (s *consoleSite) signIn(token string) string {
