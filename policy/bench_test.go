@@ -98,35 +98,30 @@ func BenchmarkDecideFresh(b *testing.B) {
 	for i := range names {
 		names[i] = fmt.Sprintf("model-%d", i)
 	}
-	ctx := context.Background()
-	durations := make([]time.Duration, 0, b.N)
-	b.ReportAllocs()
-	cpu := processCPU()
-	n := 0
-	for b.Loop() {
+	benchQuestions(b, e, func(n int) Input {
 		in := ins[n%len(ins)]
 		in.Asset.Name = names[n%len(names)]
-		start := time.Now()
-		if _, err := e.Decide(ctx, in); err != nil {
-			b.Fatal(err)
-		}
-		durations = append(durations, time.Since(start))
-		n++
-	}
-	reportCPU(b, processCPU()-cpu, n)
-	reportLatency(b, durations)
+		return in
+	})
 }
 
 func benchDecide(b *testing.B, e *Engine) {
 	ins := benchInputs()
+	benchQuestions(b, e, func(n int) Input { return ins[n%len(ins)] })
+}
+
+// benchQuestions times Decide on question(0), question(1), … (the
+// questions are built outside the timed call).
+func benchQuestions(b *testing.B, e *Engine, question func(n int) Input) {
 	ctx := context.Background()
 	durations := make([]time.Duration, 0, b.N)
 	b.ReportAllocs()
 	cpu := processCPU()
 	n := 0
 	for b.Loop() {
+		in := question(n)
 		start := time.Now()
-		if _, err := e.Decide(ctx, ins[n%len(ins)]); err != nil {
+		if _, err := e.Decide(ctx, in); err != nil {
 			b.Fatal(err)
 		}
 		durations = append(durations, time.Since(start))
