@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -37,6 +38,7 @@ import (
 	"github.com/modelplane/modelplane/providers/mcpregistry"
 	"github.com/modelplane/modelplane/providers/mlflow"
 	"github.com/modelplane/modelplane/providers/mlflow/mlflowtest"
+	"github.com/modelplane/modelplane/providers/sim"
 	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/temporalserver"
 	mpworker "github.com/modelplane/modelplane/worker"
@@ -251,15 +253,20 @@ func hasSignal(h *historypb.History, name string) bool {
 
 // recSuffix names the branch the scenarios being recorded take (e.g.
 // "_local_steps"); "" for the scenarios of released code. A scenario
-// recorded under a suffix writes only promotions' histories (the other
-// workflows did not change with the branch) and never overwrites a file.
-var recSuffix string
+// recorded under a suffix writes only the histories of recType, the
+// workflow the branch changed, and never overwrites a file.
+var recSuffix, recType string
 
-// onBranch runs a scenario recording under suffix.
+// onBranch runs a scenario recording promotions under suffix.
 func onBranch(suffix string, run func(t *testing.T)) func(t *testing.T) {
+	return onBranchOf(suffix, workflows.PromotionWorkflow, run)
+}
+
+// onBranchOf runs a scenario recording the workflows of type typ under suffix.
+func onBranchOf(suffix, typ string, run func(t *testing.T)) func(t *testing.T) {
 	return func(t *testing.T) {
-		recSuffix = suffix
-		defer func() { recSuffix = "" }()
+		recSuffix, recType = suffix, typ
+		defer func() { recSuffix, recType = "", "" }()
 		run(t)
 	}
 }
@@ -274,8 +281,8 @@ func (r *recRig) save(name, wid, runID string) {
 	}
 	path := filepath.Join(historyDir, name+recSuffix+".json")
 	if recSuffix != "" {
-		if typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName(); typ != workflows.PromotionWorkflow {
-			r.t.Logf("%s: not written (a %s, not a promotion)", path, typ)
+		if typ := h.Events[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName(); typ != recType {
+			r.t.Logf("%s: not written (a %s, not a %s)", path, typ, recType)
 			return
 		}
 		if _, err := os.Stat(path); err == nil {
@@ -356,6 +363,7 @@ func TestRecordHistories(t *testing.T) {
 		{"guardian continues as new", recordGuardianContinueAsNew},
 		{"MCP server lifecycle", recordMCP},
 		{"MLflow import and reconciliation", recordMLflow},
+		{"pipeline: dev auto-promoted, prod soaked then promoted by a person", recordPipeline},
 
 		// The local-steps branch (promotions run their store, policy,
 		// validation and registry steps as local activities), recorded
@@ -712,4 +720,47 @@ func recordMLflow(t *testing.T) {
 	if got, _ := reg.Alias("churn-xgb", "champion"); got != "2" {
 		t.Fatalf("champion = %q, want 2", got)
 	}
+}
+
+// recordPipeline: v2 runs through pipeline churn-release: dev, which the
+// policy lets promote itself, then prod after a 2 s soak in dev, promoted
+// by alice. Only the run's history is saved (its promotions are recorded
+// by the scenarios above).
+func recordPipeline(t *testing.T) {
+	r := newRecRig(t, recConfig{})
+	ctx := context.Background()
+	if _, err := r.kit.Store.CreateTarget(ctx, modelplane.Target{Name: "dev", Provider: sim.Name, Environment: "dev", GuardInterval: modelplane.Duration(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	direct := map[string]any{"type": "direct", "monitor_window": "1s"}
+	r.call("PUT", "/v1/pipelines/churn-release", "admin", map[string]any{"name": "churn-release", "team": "growth", "stages": []map[string]any{
+		{"name": "dev", "auto": true, "strategy": direct, "waves": []map[string]any{{"targets": []string{"dev"}}}},
+		{"name": "prod", "upstream": []string{"dev"}, "soak": "2s", "strategy": direct, "waves": []map[string]any{{"targets": []string{"prod"}}}},
+	}}, 201)
+	r.call("POST", "/v1/pipelines/churn-release/runs", "alice", map[string]any{"model": "churn", "version": "v2"}, 202)
+	run := "/v1/pipelines/churn-release/runs/churn/v2"
+	r.waitFor("prod waiting for a person", func() bool {
+		view := r.call("GET", run, "alice", nil, 200)
+		stages, _ := view["stages"].([]any)
+		for _, s := range stages {
+			if m, _ := s.(map[string]any); m["name"] == "prod" && strings.HasPrefix(fmt.Sprint(m["note"]), "waits for a person") {
+				return true
+			}
+		}
+		return false
+	})
+	r.call("POST", run+"/stages/prod/promote", "alice", nil, 202)
+	wid := workflows.PipelineRunID("churn-release", "churn", "v2")
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var view workflows.PipelineRunView
+	if err := r.c.GetWorkflow(cctx, wid, "").Get(cctx, &view); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range view.Stages {
+		if s.Status != modelplane.PipelineVerified {
+			t.Fatalf("stage %s ended %s (%s), want verified", s.Name, s.Status, s.Note)
+		}
+	}
+	r.save("pipeline_dev_auto_prod_soaked_promoted_by_person", wid, "")
 }
