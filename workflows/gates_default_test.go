@@ -37,15 +37,15 @@ type oldWorker struct {
 	gates map[string]bool
 
 	mu       sync.Mutex
-	asked    map[string]int // how often the workflow asked for each old gate
-	recorded []string       // the change versions the SDK recorded
-	acts     map[string]int // activities started, by type (every attempt)
-	locals   int            // local activities started
+	asked    map[string]int      // how often the workflow asked for each old gate
+	recorded map[string][]string // the change versions the SDK recorded, by workflow id
+	acts     map[string]int      // activities started, by type (every attempt)
+	locals   int                 // local activities started
 }
 
 // before sets e's worker to one from before gates.
 func before(e *env, gates ...string) *oldWorker {
-	w := &oldWorker{gates: map[string]bool{}, asked: map[string]int{}, acts: map[string]int{}}
+	w := &oldWorker{gates: map[string]bool{}, asked: map[string]int{}, acts: map[string]int{}, recorded: map[string][]string{}}
 	for _, g := range gates {
 		w.gates[g] = true
 	}
@@ -83,13 +83,16 @@ func (w *oldWorker) reached(gate string) int {
 	return w.asked[gate]
 }
 
-// marker is the version the SDK recorded for gate ("" when none).
+// marker is the version the SDK recorded for gate in any workflow of the
+// run ("" when none).
 func (w *oldWorker) marker(gate string) string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, cv := range w.recorded {
-		if v, ok := strings.CutPrefix(cv, gate+"-"); ok {
-			return v
+	for _, recorded := range w.recorded {
+		for _, cv := range recorded {
+			if v, ok := strings.CutPrefix(cv, gate+"-"); ok {
+				return v
+			}
 		}
 	}
 	return ""
@@ -129,7 +132,7 @@ func (o *oldOutbound) GetVersion(ctx workflow.Context, changeID string, minSuppo
 	v := o.Next.GetVersion(ctx, changeID, minSupported, maxSupported)
 	recorded, _ := workflow.GetTypedSearchAttributes(ctx).GetKeywordList(temporal.NewSearchAttributeKeyKeywordList(changeVersions))
 	o.w.mu.Lock()
-	o.w.recorded = recorded
+	o.w.recorded[workflow.GetInfo(ctx).WorkflowExecution.ID] = recorded
 	o.w.mu.Unlock()
 	return v
 }
@@ -161,9 +164,9 @@ func measureUnhealthy(e *env) {
 // TestGateDefaultBranches drives the default branch of every GetVersion
 // gate once, as a run started before the change takes it, and the same
 // scenario with the gate on. The recorded histories replay the default
-// branches of local-steps, stamped-principal and platform-drift only (and a
-// replay checks determinism, not what the branch does); no history takes
-// those of governance, publish-events, provider-operations, metric-checks
+// branches of local-steps, stamped-principal, platform-drift and
+// pipeline-local-steps only (and a replay checks determinism, not what the
+// branch does); no history takes those of governance, publish-events, provider-operations, metric-checks
 // or guardian-metric-checks. Each run must end as its branch does, record no
 // marker for a gate it answered itself, and show each sign of the gate (what
 // only version 1 does) exactly when the gate is on: a scenario that misses
@@ -297,6 +300,29 @@ func TestGateDefaultBranches(t *testing.T) {
 				return e.kit.Traffic(t), map[string]bool{"MeasureCheck ran": w.started("MeasureCheck") > 0}
 			},
 			old: "v2=100", now: "v1=100",
+		},
+		{
+			gate: "pipeline-local-steps", tier: modelplane.RiskLow,
+			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
+				// One stage the policy lets promote itself into dev. Freeze
+				// and PrepareStagePromotion belong to pipelines alone (the
+				// child promotion takes local-steps on both branches).
+				pipelineTargets(t, e, map[string]string{"dev": "dev"})
+				direct := modelplane.RolloutStrategy{Type: modelplane.StrategyDirect, MonitorWindow: modelplane.Duration(time.Minute)}
+				p := modelplane.Pipeline{Name: "churn-release", Team: "growth", Stages: []modelplane.PipelineStage{
+					{Name: "dev", Auto: true, Strategy: direct, Waves: []modelplane.Wave{{Targets: []string{"dev"}}}}}}
+				e.ExecuteWorkflow(workflows.PipelineWorkflow, workflows.PipelineRunInput{Pipeline: p, Model: "churn", Version: "v1", RequestedBy: "alice"})
+				var view workflows.PipelineRunView
+				if err := e.GetWorkflowResult(&view); err != nil {
+					t.Fatal(err)
+				}
+				return string(stageOf(view, "dev").Status), map[string]bool{
+					"the freeze switch was read locally":         w.started("Freeze") == 0,
+					"the stage's promotion was prepared locally": w.started("PrepareStagePromotion") == 0,
+					"the run's audit was written locally":        w.started("RecordProgress") == 0,
+				}
+			},
+			old: string(modelplane.PipelineVerified), now: string(modelplane.PipelineVerified),
 		},
 	} {
 		t.Run(c.gate, func(t *testing.T) {

@@ -30,28 +30,38 @@ func changeIDs(t *testing.T, h *historypb.History) map[string]bool {
 }
 
 // TestLocalStepsHistoriesCoverBothBranches: the recorded histories hold
-// model promotions of both branches of local-steps — those named
-// *_local_steps took it, every other one ran before it — so
+// runs of both branches of local-steps (model promotions) and of
+// pipeline-local-steps (pipeline runs) — those named with the change's
+// suffix took it, every other one ran before it — so
 // TestReplayRecordedHistories drives each branch against the current code.
 func TestLocalStepsHistoriesCoverBothBranches(t *testing.T) {
-	with, without := 0, 0
-	for name, h := range recordedHistories(t) {
-		start := h.Events[0].GetWorkflowExecutionStartedEventAttributes()
-		if start.GetWorkflowType().GetName() != workflows.PromotionWorkflow {
-			continue
+	histories := recordedHistories(t)
+	for _, c := range []struct {
+		workflowType, change, suffix string
+		skip                         string // a prefix of files of the type the change never applied to
+	}{
+		{workflows.PromotionWorkflow, "local-steps", "_local_steps.json", "mcp_"},
+		{workflows.PipelineWorkflow, "pipeline-local-steps", "_pipeline_local_steps.json", ""},
+	} {
+		with, without := 0, 0
+		for name, h := range histories {
+			start := h.Events[0].GetWorkflowExecutionStartedEventAttributes()
+			if start.GetWorkflowType().GetName() != c.workflowType {
+				continue
+			}
+			took := changeIDs(t, h)[c.change]
+			if took != strings.HasSuffix(name, c.suffix) {
+				t.Errorf("%s: took %s = %v; only the files named *%s should", name, c.change, took, c.suffix)
+			}
+			if took {
+				with++
+			} else if c.skip == "" || !strings.HasPrefix(name, c.skip) {
+				without++
+			}
 		}
-		took := changeIDs(t, h)["local-steps"]
-		if took != strings.HasSuffix(name, "_local_steps.json") {
-			t.Errorf("%s: took local-steps = %v; only the files named *_local_steps should", name, took)
+		if with == 0 || without == 0 {
+			t.Errorf("%s runs on the %s branch: %d, before it: %d; want both", c.workflowType, c.change, with, without)
 		}
-		if took {
-			with++
-		} else if !strings.HasPrefix(name, "mcp_") {
-			without++
-		}
+		t.Logf("%s runs on the %s branch: %d, before it: %d", c.workflowType, c.change, with, without)
 	}
-	if with == 0 || without == 0 {
-		t.Fatalf("model promotions on the local-steps branch: %d, before it: %d; want both", with, without)
-	}
-	t.Logf("model promotions on the local-steps branch: %d, before it: %d", with, without)
 }

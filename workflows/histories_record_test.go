@@ -389,6 +389,11 @@ func TestRecordHistories(t *testing.T) {
 		{"local steps: manual rollback by signal", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "signal") })},
 		{"local steps: manual rollback by update", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "update") })},
 		{"local steps: MLflow import and reconciliation", onBranch("_local_steps", recordMLflow)},
+
+		// The pipeline-local-steps branch (a pipeline run's store and policy
+		// steps as local activities), recorded from the commit that added it:
+		//   go test -tags record_histories -run 'TestRecordHistories/pipeline_local_steps' -count=1 ./workflows/
+		{"pipeline local steps: dev auto-promoted, prod soaked then promoted by a person", onBranchOf("_pipeline_local_steps", workflows.PipelineWorkflow, recordPipeline)},
 	} {
 		t.Run(sc.name, sc.run)
 	}

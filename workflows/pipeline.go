@@ -75,6 +75,7 @@ type pipelineRun struct {
 	view     PipelineRunView
 	audit    auditLog
 	promoted map[string]modelplane.Principal // stage → who promoted it
+	local    bool                            // on the pipeline-local-steps branch
 }
 
 // PipelineRun moves one version through a pipeline: each stage waits for
@@ -86,6 +87,7 @@ func PipelineRun(ctx workflow.Context, in PipelineRunInput) (PipelineRunView, er
 	r := &pipelineRun{in: in, promoted: map[string]modelplane.Principal{},
 		audit: auditLog{prefix: PipelineRunID(in.Pipeline.Name, in.Model, in.Version)},
 		view:  PipelineRunView{Pipeline: in.Pipeline.Name, Model: in.Model, Version: in.Version}}
+	r.local = pipelineLocal(ctx)
 	for _, s := range in.Pipeline.Stages {
 		sr := StageRun{Name: s.Name, Status: modelplane.PipelineWaiting}
 		for w, wave := range s.Waves {
@@ -138,7 +140,7 @@ func (r *pipelineRun) flush(ctx workflow.Context) {
 	if len(recs) == 0 {
 		return
 	}
-	if err := workflow.ExecuteActivity(withActivity(ctx, 20), acts.RecordProgress, activities.ProgressInput{Audit: recs}).Get(ctx, nil); err != nil {
+	if err := r.step(ctx, 20, acts.RecordProgress, activities.ProgressInput{Audit: recs}).Get(ctx, nil); err != nil {
 		r.audit.pending = append(recs, r.audit.pending...)
 	}
 }
@@ -250,14 +252,14 @@ func (r *pipelineRun) gates(ctx workflow.Context, i int, upstream []int) bool {
 			if wait := until.Sub(workflow.Now(ctx)); wait > 0 {
 				// Said in the store, so newer versions wait before entering
 				// the stages this one soaks in (their promotion would end it).
-				_ = workflow.ExecuteActivity(withActivity(ctx, 5), acts.BeginSoak, mark).Get(ctx, nil)
+				_ = r.step(ctx, 5, acts.BeginSoak, mark).Get(ctx, nil)
 				r.hold(ctx, i, "soak", fmt.Sprintf("soaking in %s until %s", strings.Join(s.Upstream, ", "), until.Format(time.RFC3339)))
 				_ = workflow.Sleep(ctx, wait)
 			}
 			var broken []string
 			in := activities.SoakInput{Model: r.in.Model, Version: r.in.Version, Targets: targets}
-			err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.SoakBroken, in).Get(ctx, &broken)
-			_ = workflow.ExecuteActivity(withActivity(ctx, 5), acts.EndSoak, mark).Get(ctx, nil)
+			err := r.step(ctx, 5, acts.SoakBroken, in).Get(ctx, &broken)
+			_ = r.step(ctx, 5, acts.EndSoak, mark).Get(ctx, nil)
 			if err != nil {
 				r.set(ctx, i, modelplane.PipelineFailed, "soak could not be checked: "+errText(err))
 				return false
@@ -309,7 +311,7 @@ func (r *pipelineRun) awaitOtherSoak(ctx workflow.Context, i int) {
 			Until   time.Time `json:"until"`
 		}
 		mark := activities.SoakMark{Pipeline: r.in.Pipeline.Name, Model: r.in.Model, Version: r.in.Version, Stages: []string{name}}
-		if err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.SoakingIn, mark).Get(ctx, &k); err != nil || k.Version == "" {
+		if err := r.step(ctx, 5, acts.SoakingIn, mark).Get(ctx, &k); err != nil || k.Version == "" {
 			return
 		}
 		wait := k.Until.Add(time.Minute).Sub(workflow.Now(ctx))
@@ -335,7 +337,7 @@ func (r *pipelineRun) awaitThaw(ctx workflow.Context, i int) {
 			By     string `json:"by"`
 			Reason string `json:"reason"`
 		}
-		if err := workflow.ExecuteActivity(withActivity(ctx, 0), acts.Freeze).Get(ctx, &f); err != nil || !f.On {
+		if err := r.readFreeze(ctx, &f); err != nil || !f.On {
 			return
 		}
 		held = true
@@ -352,7 +354,7 @@ func (r *pipelineRun) authorize(ctx workflow.Context, i int, target string, who 
 	in := activities.AuthorizeInput{Action: "promotion.start", Caller: who, Model: r.in.Model, Version: r.in.Version, Target: target,
 		Request: map[string]any{"pipeline": r.in.Pipeline.Name, "stage": r.in.Pipeline.Stages[i].Name, "auto": auto}}
 	var d modelplane.PolicyDecision
-	err := workflow.ExecuteActivity(withActivity(ctx, 5), acts.Authorize, in).Get(ctx, &d)
+	err := r.step(ctx, 5, acts.Authorize, in).Get(ctx, &d)
 	return d, err
 }
 
@@ -419,7 +421,7 @@ func (r *pipelineRun) promote(ctx workflow.Context, i, w int, target string) str
 	if err == nil {
 		in := activities.StagePromotionInput{Request: modelplane.PromotionRequest{Model: r.in.Model, Version: r.in.Version, Target: target, Strategy: s.Strategy},
 			RequestedBy: who.Name, Key: fmt.Sprintf("%s/%s/%s", PipelineRunID(r.in.Pipeline.Name, r.in.Model, r.in.Version), s.Name, target)}
-		err = workflow.ExecuteActivity(withActivity(ctx, 5), acts.PrepareStagePromotion, in).Get(ctx, &p)
+		err = r.step(ctx, 5, acts.PrepareStagePromotion, in).Get(ctx, &p)
 	}
 	if err != nil {
 		tr.Status, tr.Reason = modelplane.StatusFailed, errText(err)

@@ -24,6 +24,14 @@ func pipelineEnv(t *testing.T, targets map[string]string) *env {
 	// busy runner with -race a task may wait for the CPU longer than the
 	// 1 s deadlock detector allows, without any deadlock.
 	e.SetWorkerOptions(sdkworker.Options{DeadlockDetectionTimeout: 30 * time.Second})
+	pipelineTargets(t, e, targets)
+	return e
+}
+
+// pipelineTargets turns the default policy on in e and adds simulated
+// targets (name → environment).
+func pipelineTargets(t *testing.T, e *env, targets map[string]string) {
+	t.Helper()
 	eng, err := policy.New("")
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +44,6 @@ func pipelineEnv(t *testing.T, targets map[string]string) *env {
 			t.Fatal(err)
 		}
 	}
-	return e
 }
 
 func person(name, role string) modelplane.Principal {
