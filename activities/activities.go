@@ -222,6 +222,12 @@ type ValidateResult struct {
 	Stable            string
 	// Native: the target asks the platform to run canaries itself.
 	Native bool
+	// Mirrors: a stage change of this version on this target reaches a
+	// registry (the target's platform keeps stages, or the version came
+	// from MLflow), so MarkVersion has something to do.
+	Mirrors bool
+	// Deployment is what served when validation read it.
+	Deployment modelplane.Deployment
 }
 
 // Validate gathers the evidence and runs the pure checks.
@@ -250,7 +256,26 @@ func (a *Activities) Validate(ctx context.Context, in ValidateInput) (ValidateRe
 		RequiredApprovals: modelplane.RequiredApprovals(m.RiskTier, t),
 		Stable:            d.Stable,
 		Native:            t.Config[modelplane.ConfigRollout] == modelplane.RolloutNative,
+		Mirrors:           a.mirrors(t, v),
+		Deployment:        d,
 	}, nil
+}
+
+// mirrors reports whether MarkVersion would reach a registry for version v
+// on target t; when the provider is unknown, MarkVersion is left to say so.
+func (a *Activities) mirrors(t modelplane.Target, v modelplane.Version) bool {
+	if v.Lineage.Registry == mlflow.RegistryName {
+		return true
+	}
+	if a.Providers == nil {
+		return true
+	}
+	p, err := a.Providers.Provider(t.Provider)
+	if err != nil {
+		return true
+	}
+	_, ok := p.(modelplane.Stager)
+	return ok
 }
 
 // Deployment reads what serves a model on a target now.

@@ -40,12 +40,14 @@ type oldWorker struct {
 	asked    map[string]int      // how often the workflow asked for each old gate
 	recorded map[string][]string // the change versions the SDK recorded, by workflow id
 	acts     map[string]int      // activities started, by type (every attempt)
-	locals   int                 // local activities started
+	locals   map[string]int      // local activities started, by type
+	// firstProgress is the first RecordProgress's input.
+	firstProgress *activities.ProgressInput
 }
 
 // before sets e's worker to one from before gates.
 func before(e *env, gates ...string) *oldWorker {
-	w := &oldWorker{gates: map[string]bool{}, asked: map[string]int{}, acts: map[string]int{}, recorded: map[string][]string{}}
+	w := &oldWorker{gates: map[string]bool{}, asked: map[string]int{}, acts: map[string]int{}, locals: map[string]int{}, recorded: map[string][]string{}}
 	for _, g := range gates {
 		w.gates[g] = true
 	}
@@ -56,10 +58,16 @@ func before(e *env, gates ...string) *oldWorker {
 		defer w.mu.Unlock()
 		w.acts[info.ActivityType.Name]++
 	})
-	e.SetOnLocalActivityStartedListener(func(*activity.Info, context.Context, []any) {
+	e.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, args []any) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		w.locals++
+		w.locals[info.ActivityType.Name]++
+		if info.ActivityType.Name != "RecordProgress" || len(args) == 0 || w.firstProgress != nil {
+			return
+		}
+		if in, ok := args[0].(activities.ProgressInput); ok {
+			w.firstProgress = &in
+		}
 	})
 	return w
 }
@@ -73,7 +81,32 @@ func (w *oldWorker) started(activityType string) int {
 func (w *oldWorker) localsStarted() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.locals
+	n := 0
+	for _, c := range w.locals {
+		n += c
+	}
+	return n
+}
+
+func (w *oldWorker) local(activityType string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.locals[activityType]
+}
+
+// firstProjected are the stages the run's first RecordProgress carried.
+func (w *oldWorker) firstProjected() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	if w.firstProgress != nil {
+		for _, r := range w.firstProgress.Audit {
+			if r.Action == modelplane.AuditStage {
+				out = append(out, r.Decision)
+			}
+		}
+	}
+	return out
 }
 
 // reached is how often the workflow asked for gate and was answered DefaultVersion.
@@ -164,8 +197,8 @@ func measureUnhealthy(e *env) {
 // TestGateDefaultBranches drives the default branch of every GetVersion
 // gate once, as a run started before the change takes it, and the same
 // scenario with the gate on. The recorded histories replay the default
-// branches of local-steps, stamped-principal, platform-drift and
-// pipeline-local-steps only (and a replay checks determinism, not what the
+// branches of local-steps, stamped-principal, platform-drift,
+// pipeline-local-steps and batched-progress only (and a replay checks determinism, not what the
 // branch does); no history takes those of governance, publish-events, provider-operations, metric-checks
 // or guardian-metric-checks. Each run must end as its branch does, record no
 // marker for a gate it answered itself, and show each sign of the gate (what
@@ -185,7 +218,7 @@ func TestGateDefaultBranches(t *testing.T) {
 		old, now string // how it ends on the default branch and on version 1
 	}{
 		{
-			gate: "local-steps", tier: modelplane.RiskLow,
+			gate: "local-steps", also: []string{"batched-progress"}, tier: modelplane.RiskLow,
 			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
 				// Before local-steps every step is an activity, none a local one.
 				e.kit.Serve(t, "v1", "")
@@ -195,7 +228,7 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
 		},
 		{
-			gate: "provider-operations", also: []string{"local-steps"}, tier: modelplane.RiskLow,
+			gate: "provider-operations", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskLow,
 			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
 				// A cloud platform: each change is done three polls later.
 				e.kit.Serve(t, "v1", "")
@@ -210,7 +243,7 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
 		},
 		{
-			gate: "governance", also: []string{"local-steps"}, tier: modelplane.RiskLow,
+			gate: "governance", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskLow,
 			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
 				// No policy engine: version 1 still asks (all allowed) and audits each decision.
 				e.kit.Serve(t, "v1", "")
@@ -223,7 +256,7 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
 		},
 		{
-			gate: "stamped-principal", also: []string{"local-steps"}, tier: modelplane.RiskMedium,
+			gate: "stamped-principal", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskMedium,
 			run: func(t *testing.T, e *env, _ *oldWorker) (string, map[string]bool) {
 				// The requester's own vote is refused (four-eyes) and audited; bob rejects.
 				e.kit.Serve(t, "v1", "")
@@ -240,7 +273,7 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: modelplane.StatusRejected, now: modelplane.StatusRejected,
 		},
 		{
-			gate: "publish-events", also: []string{"local-steps"}, tier: modelplane.RiskLow,
+			gate: "publish-events", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskLow,
 			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
 				// Before local-steps a delivery is scheduled whether or not a sink takes it.
 				e.kit.Serve(t, "v1", "")
@@ -250,7 +283,7 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
 		},
 		{
-			gate: "metric-checks", also: []string{"local-steps"}, tier: modelplane.RiskLow,
+			gate: "metric-checks", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskLow,
 			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
 				// The check fails: only a run that evaluates it rolls back.
 				e.kit.Serve(t, "v1", "")
@@ -300,6 +333,22 @@ func TestGateDefaultBranches(t *testing.T) {
 				return e.kit.Traffic(t), map[string]bool{"MeasureCheck ran": w.started("MeasureCheck") > 0}
 			},
 			old: "v2=100", now: "v1=100",
+		},
+		{
+			gate: "batched-progress", tier: modelplane.RiskLow,
+			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
+				// A canary on the simulator (it keeps no stages; v2 is not
+				// from MLflow), no approval: nothing to mirror, no wait.
+				e.kit.Serve(t, "v1", "")
+				p := e.run(t, promotionInput(t, e.kit, "v2", canary(50, 100), modelplane.Analysis{}))
+				first := strings.Join(w.firstProjected(), ",")
+				return p.Status, map[string]bool{
+					"the first write carried registering and validating": strings.HasPrefix(first, modelplane.StageRegistering+","+modelplane.StageValidating+","),
+					"MarkVersion was not called":                         w.local("MarkVersion") == 0,
+					"the deployment was not read again":                  w.local("Deployment") == 0,
+				}
+			},
+			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
 		},
 		{
 			gate: "pipeline-local-steps", tier: modelplane.RiskLow,

@@ -30,18 +30,23 @@ func changeIDs(t *testing.T, h *historypb.History) map[string]bool {
 }
 
 // TestLocalStepsHistoriesCoverBothBranches: the recorded histories hold
-// runs of both branches of local-steps (model promotions) and of
-// pipeline-local-steps (pipeline runs) — those named with the change's
+// runs of both branches of local-steps and batched-progress (model
+// promotions) and of pipeline-local-steps (pipeline runs) — those named with the change's
 // suffix took it, every other one ran before it — so
 // TestReplayRecordedHistories drives each branch against the current code.
 func TestLocalStepsHistoriesCoverBothBranches(t *testing.T) {
 	histories := recordedHistories(t)
 	for _, c := range []struct {
 		workflowType, change, suffix string
-		skip                         string // a prefix of files of the type the change never applied to
+		// skip: files of the type the change never applied to (MCP
+		// servers) or that took a later change without asking for it.
+		skip func(name string) bool
 	}{
-		{workflows.PromotionWorkflow, "local-steps", "_local_steps.json", "mcp_"},
-		{workflows.PipelineWorkflow, "pipeline-local-steps", "_pipeline_local_steps.json", ""},
+		{workflows.PromotionWorkflow, "local-steps", "_local_steps.json", func(name string) bool {
+			return strings.HasPrefix(name, "mcp_") || strings.HasSuffix(name, "_batched_progress.json")
+		}},
+		{workflows.PromotionWorkflow, "batched-progress", "_batched_progress.json", func(name string) bool { return strings.HasPrefix(name, "mcp_") }},
+		{workflows.PipelineWorkflow, "pipeline-local-steps", "_pipeline_local_steps.json", func(string) bool { return false }},
 	} {
 		with, without := 0, 0
 		for name, h := range histories {
@@ -55,7 +60,7 @@ func TestLocalStepsHistoriesCoverBothBranches(t *testing.T) {
 			}
 			if took {
 				with++
-			} else if c.skip == "" || !strings.HasPrefix(name, c.skip) {
+			} else if !c.skip(name) {
 				without++
 			}
 		}

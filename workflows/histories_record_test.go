@@ -365,31 +365,6 @@ func TestRecordHistories(t *testing.T) {
 		{"MLflow import and reconciliation", recordMLflow},
 		{"pipeline: dev auto-promoted, prod soaked then promoted by a person", recordPipeline},
 
-		// The local-steps branch (promotions run their store, policy,
-		// validation and registry steps as local activities), recorded
-		// from the commit that added it, beside the files above:
-		//   go test -tags record_histories -run 'TestRecordHistories/local_steps' -count=1 ./workflows/
-		{"local steps: canary approved by update", onBranch("_local_steps", func(t *testing.T) {
-			recordVotes(t, modelplane.RiskMedium, "approve", false, modelplane.StatusSucceeded, "promotion_canary_approved_by_update_succeeded")
-		})},
-		{"local steps: canary approved by a signed-in Web UI signal, stamped", onBranch("_local_steps", recordStampedSignal)},
-		{"local steps: quorum by update and signal", onBranch("_local_steps", func(t *testing.T) {
-			recordVotes(t, modelplane.RiskHigh, "approve", true, modelplane.StatusSucceeded, "promotion_quorum_by_update_and_signal_succeeded")
-		})},
-		{"local steps: approval rejected", onBranch("_local_steps", func(t *testing.T) {
-			recordVotes(t, modelplane.RiskMedium, "reject", false, modelplane.StatusRejected, "promotion_approval_rejected")
-		})},
-		{"local steps: strategies", onBranch("_local_steps", recordStrategies)},
-		{"local steps: approval escalated then expired", onBranch("_local_steps", recordExpiry)},
-		{"local steps: evidence changed during approval", onBranch("_local_steps", recordEvidenceChanged)},
-		{"local steps: analysis failed", onBranch("_local_steps", recordAnalysisFailure)},
-		{"local steps: inconclusive, decided promote", onBranch("_local_steps", func(t *testing.T) { recordInconclusive(t, "promote") })},
-		{"local steps: inconclusive, decided rollback", onBranch("_local_steps", func(t *testing.T) { recordInconclusive(t, "rollback") })},
-		{"local steps: drift during rollout", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "drift") })},
-		{"local steps: manual rollback by signal", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "signal") })},
-		{"local steps: manual rollback by update", onBranch("_local_steps", func(t *testing.T) { recordStopDuringRollout(t, "update") })},
-		{"local steps: MLflow import and reconciliation", onBranch("_local_steps", recordMLflow)},
-
 		// The pipeline-local-steps branch (a pipeline run's store and policy
 		// steps as local activities), recorded from the commit that added it:
 		//   go test -tags record_histories -run 'TestRecordHistories/pipeline_local_steps' -count=1 ./workflows/
@@ -397,6 +372,44 @@ func TestRecordHistories(t *testing.T) {
 	} {
 		t.Run(sc.name, sc.run)
 	}
+	// The batched-progress branch (a promotion's first workflow task writes
+	// the store once and skips the registry calls and deployment read it
+	// has the answer to), recorded from the commit that added it:
+	//   go test -tags record_histories -run 'TestRecordHistories/batched_progress' -count=1 ./workflows/
+	for _, sc := range promotionScenarios {
+		t.Run("batched progress: "+sc.name, onBranch("_batched_progress", sc.run))
+	}
+}
+
+// promotionScenarios are the model promotions recorded again on each branch
+// of the promotion workflow: on local-steps (recorded from the commit that
+// added it, go test -tags record_histories -run 'TestRecordHistories/local_steps'
+// -count=1 ./workflows/, when these ran as "local steps: <name>") and on
+// batched-progress.
+var promotionScenarios = []struct {
+	name string
+	run  func(t *testing.T)
+}{
+	{"canary approved by update", func(t *testing.T) {
+		recordVotes(t, modelplane.RiskMedium, "approve", false, modelplane.StatusSucceeded, "promotion_canary_approved_by_update_succeeded")
+	}},
+	{"canary approved by a signed-in Web UI signal, stamped", recordStampedSignal},
+	{"quorum by update and signal", func(t *testing.T) {
+		recordVotes(t, modelplane.RiskHigh, "approve", true, modelplane.StatusSucceeded, "promotion_quorum_by_update_and_signal_succeeded")
+	}},
+	{"approval rejected", func(t *testing.T) {
+		recordVotes(t, modelplane.RiskMedium, "reject", false, modelplane.StatusRejected, "promotion_approval_rejected")
+	}},
+	{"strategies", recordStrategies},
+	{"approval escalated then expired", recordExpiry},
+	{"evidence changed during approval", recordEvidenceChanged},
+	{"analysis failed", recordAnalysisFailure},
+	{"inconclusive, decided promote", func(t *testing.T) { recordInconclusive(t, "promote") }},
+	{"inconclusive, decided rollback", func(t *testing.T) { recordInconclusive(t, "rollback") }},
+	{"drift during rollout", func(t *testing.T) { recordStopDuringRollout(t, "drift") }},
+	{"manual rollback by signal", func(t *testing.T) { recordStopDuringRollout(t, "signal") }},
+	{"manual rollback by update", func(t *testing.T) { recordStopDuringRollout(t, "update") }},
+	{"MLflow import and reconciliation", recordMLflow},
 }
 
 // recordStampedSignal: carol, signed in, signals approve with a payload

@@ -49,6 +49,14 @@ type promotion struct {
 	// local: the steps where a round trip buys nothing run as local
 	// activities (local-steps; see promotion_local.go).
 	local bool
+	// batched: the first workflow task projects once and skips the reads
+	// and registry calls it already has the answer to (batched-progress;
+	// see promotion_local.go).
+	batched bool
+	// mirrors: a stage change reaches a registry (from validation, batched only).
+	mirrors bool
+	// validated is the deployment validation read (batched only).
+	validated *modelplane.Deployment
 }
 
 // Promotion is the lifecycle of one version on one target:
@@ -62,7 +70,9 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 		return w.p, err
 	}
 	if w.p.Kind != modelplane.KindMCPServer {
-		w.local = workflow.GetVersion(ctx, localSteps, workflow.DefaultVersion, 1) == 1
+		// Newest change first: a run on it takes local-steps without asking.
+		w.batched = workflow.GetVersion(ctx, batchedProgress, workflow.DefaultVersion, 1) == 1
+		w.local = w.batched || workflow.GetVersion(ctx, localSteps, workflow.DefaultVersion, 1) == 1
 	}
 	if w.local {
 		// A run this new takes the earlier changes' branches without asking.
@@ -77,14 +87,14 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	}
 
 	// Register.
-	w.stage(ctx, modelplane.StageRegistering, "")
+	w.pass(ctx, modelplane.StageRegistering)
 	ref := activities.VersionRef{Model: w.p.Model, Version: w.p.Version, Target: w.p.Target}
 	if err := w.register(ctx, ref); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "register: "+errText(err)), nil
 	}
 
 	// Validate.
-	w.stage(ctx, modelplane.StageValidating, "")
+	w.pass(ctx, modelplane.StageValidating)
 	var vr activities.ValidateResult
 	if err := w.step(ctx, 10, acts.Validate, activities.ValidateInput{VersionRef: ref, Metrics: w.p.Metrics}).Get(ctx, &vr); err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "validate: "+errText(err)), nil
@@ -92,6 +102,9 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	w.p.Validation, w.p.RequiredApprovals, w.stable, w.tier = &vr.Report, vr.RequiredApprovals, vr.Stable, vr.RiskTier
 	w.p.StableVersion = vr.Stable
 	w.native = vr.Native && w.ops
+	if w.batched {
+		w.mirrors, w.validated = vr.Mirrors, &vr.Deployment
+	}
 	rec := w.record(modelplane.AuditValidated, "system", map[bool]string{true: "passed", false: "failed"}[vr.Report.Passed], map[string]any{"report": vr.Report})
 	rec.EvidenceHash = vr.Report.EvidenceHash
 	w.audit.add(ctx, rec)
@@ -120,8 +133,8 @@ func Promotion(ctx workflow.Context, in PromotionInput) (modelplane.Promotion, e
 	w.mark(ctx, modelplane.VersionApproved, "", "")
 
 	// The stable version may have changed while we waited for approvals.
-	var dep modelplane.Deployment
-	if err := w.step(ctx, 10, acts.Deployment, ref).Get(ctx, &dep); err != nil {
+	dep, err := w.deploymentNow(ctx, ref)
+	if err != nil {
 		return w.finish(ctx, modelplane.StatusFailed, "read deployment: "+errText(err)), nil
 	}
 	w.stable, w.p.StableVersion, w.before = dep.Stable, dep.Stable, dep

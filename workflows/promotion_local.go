@@ -66,11 +66,55 @@ func (w *promotion) register(ctx workflow.Context, ref activities.VersionRef) er
 	return err
 }
 
-// markVersion is markVersion, as a local activity on the local-steps branch.
+// markVersion is markVersion, as a local activity on the local-steps
+// branch; on batched-progress, only where validation found a registry to
+// mirror into (elsewhere the activity reached none and reported false).
 func (w *promotion) markVersion(ctx workflow.Context, c modelplane.StageChange) (stager bool, err error) {
 	if !w.local {
 		return markVersion(ctx, w.p.Target, c)
 	}
+	if w.batched && !w.mirrors {
+		return false, nil
+	}
 	err = workflow.ExecuteLocalActivity(withLocal(ctx, 8), acts.MarkVersion, activities.MarkInput{Target: w.p.Target, Change: c}).Get(ctx, &stager)
 	return stager, err
+}
+
+// Batched progress (change "batched-progress", version 1): in its first
+// workflow task a model promotion writes the store once where it wrote up
+// to five times, and skips what it already knows.
+//   - Registering and validating are entered, not projected at once: their
+//     audit records and the projection go out with the next flush (the
+//     approval wait, the first rollout stage or the end), in the same order
+//     and with the same keys.
+//   - Validation also reports whether a stage change reaches any registry
+//     and what the deployment was; where none does, MarkVersion is not
+//     called (it reached none and reported false), and when no approval
+//     was waited for, the deployment validation read is used instead of
+//     reading it again.
+//
+// A run on this branch takes local-steps (and the changes it takes) without
+// asking, so it still records one version marker.
+const batchedProgress = "batched-progress"
+
+// pass enters a stage the run passes through without waiting: projected at
+// once before batched-progress, with the next flush after it.
+func (w *promotion) pass(ctx workflow.Context, stage string) {
+	if w.batched {
+		w.enter(ctx, stage, "")
+		return
+	}
+	w.stage(ctx, stage, "")
+}
+
+// deploymentNow reads what serves on the target after approval. On
+// batched-progress, with no approval waited for, it is what validation read
+// moments before in the same workflow task.
+func (w *promotion) deploymentNow(ctx workflow.Context, ref activities.VersionRef) (modelplane.Deployment, error) {
+	if w.batched && w.validated != nil && w.p.RequiredApprovals == 0 {
+		return *w.validated, nil
+	}
+	var dep modelplane.Deployment
+	err := w.step(ctx, 10, acts.Deployment, ref).Get(ctx, &dep)
+	return dep, err
 }
