@@ -226,6 +226,10 @@ func prepareSQLite(path, namespace string) (*config.SQL, error) {
 		sqlCfg.ConnectAttributes["synchronous"] = "NORMAL"
 		sqlCfg.ConnectAttributes["busy_timeout"] = "10000"
 		sqlCfg.MaxConns = 4
+		// Keep them open: the plugin's default keeps one idle, so under load
+		// the other three were closed and opened again, and each open sets
+		// its pragmas anew (a tenth of the process's CPU when promotions park).
+		sqlCfg.MaxIdleConns = 4
 		if _, err := os.Stat(path); os.IsNotExist(err) {
 			if err := sqlite.SetupSchema(sqlCfg); err != nil {
 				return nil, fmt.Errorf("temporal schema: %w", err)
