@@ -336,40 +336,27 @@ func TestRecordHistories(t *testing.T) {
 	if err := os.MkdirAll(historyDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, sc := range []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	// Released code's scenarios: the promotions every later branch records
+	// again, except "canary approved by update", which released code
+	// recorded together with the guardian it hands over to.
+	scenarios := []recScenario{
 		{"canary approved by update, guardian rolls back on drift", recordCanaryAndGuardianDrift},
-		{"canary approved by a signed-in Web UI signal, stamped", recordStampedSignal},
 		{"canary approved by a Web UI signal", func(t *testing.T) {
 			recordVotes(t, modelplane.RiskMedium, "", true, modelplane.StatusSucceeded, "promotion_canary_approved_by_signal_succeeded")
 		}},
-		{"quorum by update and signal", func(t *testing.T) {
-			recordVotes(t, modelplane.RiskHigh, "approve", true, modelplane.StatusSucceeded, "promotion_quorum_by_update_and_signal_succeeded")
-		}},
-		{"approval rejected", func(t *testing.T) {
-			recordVotes(t, modelplane.RiskMedium, "reject", false, modelplane.StatusRejected, "promotion_approval_rejected")
-		}},
-		{"strategies", recordStrategies},
-		{"approval escalated then expired", recordExpiry},
-		{"evidence changed during approval", recordEvidenceChanged},
-		{"analysis failed", recordAnalysisFailure},
-		{"inconclusive, decided promote", func(t *testing.T) { recordInconclusive(t, "promote") }},
-		{"inconclusive, decided rollback", func(t *testing.T) { recordInconclusive(t, "rollback") }},
-		{"drift during rollout", func(t *testing.T) { recordStopDuringRollout(t, "drift") }},
-		{"manual rollback by signal", func(t *testing.T) { recordStopDuringRollout(t, "signal") }},
-		{"manual rollback by update", func(t *testing.T) { recordStopDuringRollout(t, "update") }},
+	}
+	scenarios = append(scenarios, promotionScenarios[1:]...)
+	scenarios = append(scenarios, []recScenario{
 		{"guardian continues as new", recordGuardianContinueAsNew},
 		{"MCP server lifecycle", recordMCP},
-		{"MLflow import and reconciliation", recordMLflow},
 		{"pipeline: dev auto-promoted, prod soaked then promoted by a person", recordPipeline},
 
 		// The pipeline-local-steps branch (a pipeline run's store and policy
 		// steps as local activities), recorded from the commit that added it:
 		//   go test -tags record_histories -run 'TestRecordHistories/pipeline_local_steps' -count=1 ./workflows/
 		{"pipeline local steps: dev auto-promoted, prod soaked then promoted by a person", onBranchOf("_pipeline_local_steps", workflows.PipelineWorkflow, recordPipeline)},
-	} {
+	}...)
+	for _, sc := range scenarios {
 		t.Run(sc.name, sc.run)
 	}
 	// The batched-progress branch (a promotion's first workflow task writes
@@ -381,15 +368,18 @@ func TestRecordHistories(t *testing.T) {
 	}
 }
 
+// recScenario is one scenario of TestRecordHistories.
+type recScenario struct {
+	name string
+	run  func(t *testing.T)
+}
+
 // promotionScenarios are the model promotions recorded again on each branch
 // of the promotion workflow: on local-steps (recorded from the commit that
 // added it, go test -tags record_histories -run 'TestRecordHistories/local_steps'
 // -count=1 ./workflows/, when these ran as "local steps: <name>") and on
 // batched-progress.
-var promotionScenarios = []struct {
-	name string
-	run  func(t *testing.T)
-}{
+var promotionScenarios = []recScenario{
 	{"canary approved by update", func(t *testing.T) {
 		recordVotes(t, modelplane.RiskMedium, "approve", false, modelplane.StatusSucceeded, "promotion_canary_approved_by_update_succeeded")
 	}},
