@@ -59,6 +59,10 @@ func (w *promotion) register(ctx workflow.Context, ref activities.VersionRef) er
 	if err := workflow.ExecuteLocalActivity(withLocal(ctx, 10), acts.Register, ref).Get(ctx, &op); err != nil {
 		return err
 	}
+	if w.batched && op.Pending() {
+		// A platform may take minutes to register: show that it does.
+		w.flush(ctx, nil)
+	}
 	st, err := awaitOp(ctx, w.p.Target, op)
 	if err == nil && st.Failed {
 		err = opFailed{st}
@@ -85,8 +89,9 @@ func (w *promotion) markVersion(ctx workflow.Context, c modelplane.StageChange) 
 // to five times, and skips what it already knows.
 //   - Registering and validating are entered, not projected at once: their
 //     audit records and the projection go out with the next flush (the
-//     approval wait, the first rollout stage or the end), in the same order
-//     and with the same keys.
+//     approval wait, the first rollout stage or the end; registering's at
+//     once when the platform is still at it), in the same order and with
+//     the same keys.
 //   - Validation also reports whether a stage change reaches any registry
 //     and what the deployment was; where none does, MarkVersion is not
 //     called (it reached none and reported false), and when no approval
@@ -109,7 +114,7 @@ func (w *promotion) pass(ctx workflow.Context, stage string) {
 
 // deploymentNow reads what serves on the target after approval. On
 // batched-progress, with no approval waited for, it is what validation read
-// moments before in the same workflow task.
+// moments before, with nothing waited for since.
 func (w *promotion) deploymentNow(ctx workflow.Context, ref activities.VersionRef) (modelplane.Deployment, error) {
 	if w.batched && w.validated != nil && w.p.RequiredApprovals == 0 {
 		return *w.validated, nil

@@ -155,3 +155,24 @@ type noopUpdate struct{}
 func (*noopUpdate) Accept()             {}
 func (*noopUpdate) Reject(error)        {}
 func (*noopUpdate) Complete(any, error) {}
+
+// TestBatchedProgressShowsASlowRegistration: on batched-progress, a
+// platform still registering the version (the simulator answers every
+// change as running until the third poll) gets the registering stage
+// projected before the wait, not with validation after it.
+func TestBatchedProgressShowsASlowRegistration(t *testing.T) {
+	e := newEnv(t, modelplane.RiskLow)
+	w := before(e)
+	e.kit.Serve(t, "v1", "")
+	e.kit.Sim.SettleAfter(3)
+	p := e.run(t, promotionInput(t, e.kit, "v2", canary(100), modelplane.Analysis{}))
+	if p.Status != modelplane.StatusSucceeded {
+		t.Fatalf("ended %s (%s)", p.Status, p.Reason)
+	}
+	if got := strings.Join(w.firstProjected(), ","); got != modelplane.StageRegistering {
+		t.Fatalf("the first write carried stages %q; want registering alone, before the wait for the platform", got)
+	}
+	if w.started("AwaitOp") == 0 {
+		t.Fatal("the platform answered at once: the scenario never waited for it")
+	}
+}
