@@ -207,6 +207,8 @@ func measureUnhealthy(e *env) {
 func TestGateDefaultBranches(t *testing.T) {
 	for _, c := range []struct {
 		gate string
+		// in names the workflow the row drives when it is not the promotion.
+		in string
 		// also are answered DefaultVersion in both runs: a run from before
 		// gate predates them too. local-steps came last and, when on, takes
 		// the promotion's earlier gates without asking them.
@@ -281,6 +283,31 @@ func TestGateDefaultBranches(t *testing.T) {
 				return p.Status, map[string]bool{"Publish delivered events": w.started("Publish") > 0}
 			},
 			old: modelplane.StatusSucceeded, now: modelplane.StatusSucceeded,
+		},
+		{
+			gate: "provider-operations", in: "guardian", tier: modelplane.RiskLow,
+			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
+				// Drift: the rollback's traffic change is done three polls later.
+				e.kit.Serve(t, "v2", "v1")
+				e.kit.Sim.SettleAfter(3)
+				e.signalAt(time.Second, workflows.Promoted, workflows.GuardianUpdate{Stable: "v2", Previous: "v1"})
+				e.signalAt(time.Minute, workflows.Drift, modelplane.DriftSignal{Metric: "psi", Score: 0.5, Source: "evidently"})
+				runGuardian(t, e, 3*time.Minute)
+				return e.kit.Traffic(t), map[string]bool{"AwaitOp ran": w.started("AwaitOp") > 0}
+			},
+			old: "v1=100", now: "v1=100",
+		},
+		{
+			gate: "publish-events", in: "guardian", tier: modelplane.RiskLow,
+			run: func(t *testing.T, e *env, w *oldWorker) (string, map[string]bool) {
+				// Drift rolls back: only version 1 delivers the rollback's events.
+				e.kit.Serve(t, "v2", "v1")
+				e.signalAt(time.Second, workflows.Promoted, workflows.GuardianUpdate{Stable: "v2", Previous: "v1"})
+				e.signalAt(time.Minute, workflows.Drift, modelplane.DriftSignal{Metric: "psi", Score: 0.5, Source: "evidently"})
+				runGuardian(t, e, 3*time.Minute)
+				return e.kit.Traffic(t), map[string]bool{"Publish ran": w.started("Publish") > 0}
+			},
+			old: "v1=100", now: "v1=100",
 		},
 		{
 			gate: "metric-checks", also: []string{"batched-progress", "local-steps"}, tier: modelplane.RiskLow,
@@ -374,7 +401,11 @@ func TestGateDefaultBranches(t *testing.T) {
 			old: string(modelplane.PipelineVerified), now: string(modelplane.PipelineVerified),
 		},
 	} {
-		t.Run(c.gate, func(t *testing.T) {
+		name := c.gate
+		if c.in != "" {
+			name += " in the " + c.in
+		}
+		t.Run(name, func(t *testing.T) {
 			for _, on := range []bool{false, true} {
 				which, want := "default branch", c.old
 				gates := append([]string{c.gate}, c.also...)
