@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,8 +171,8 @@ func (o *oldOutbound) GetVersion(ctx workflow.Context, changeID string, minSuppo
 	return v
 }
 
-// audited are the records of action about churn, oldest first.
-func audited(t *testing.T, e *env, action modelplane.AuditAction) []modelplane.AuditRecord {
+// audited are the records of any of actions about churn, oldest first.
+func audited(t *testing.T, e *env, actions ...modelplane.AuditAction) []modelplane.AuditRecord {
 	t.Helper()
 	recs, err := e.kit.Store.ListAudit(context.Background(), store.AuditFilter{Model: "churn"})
 	if err != nil {
@@ -179,7 +180,7 @@ func audited(t *testing.T, e *env, action modelplane.AuditAction) []modelplane.A
 	}
 	var out []modelplane.AuditRecord
 	for _, r := range recs {
-		if r.Action == action {
+		if slices.Contains(actions, r.Action) {
 			out = append(out, r)
 		}
 	}

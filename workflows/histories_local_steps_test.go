@@ -31,8 +31,8 @@ func changeIDs(t *testing.T, h *historypb.History) map[string]bool {
 
 // TestLocalStepsHistoriesCoverBothBranches: the recorded histories hold
 // runs of both branches of local-steps and batched-progress (model
-// promotions) and of pipeline-local-steps (pipeline runs) — those named with the change's
-// suffix took it, every other one ran before it — so
+// promotions) and of pipeline-local-steps (pipeline runs) — those named
+// with the change's suffix took it, every other one ran before it — so
 // TestReplayRecordedHistories drives each branch against the current code.
 func TestLocalStepsHistoriesCoverBothBranches(t *testing.T) {
 	histories := recordedHistories(t)

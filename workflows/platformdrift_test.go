@@ -7,24 +7,13 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
-	"github.com/modelplane/modelplane/store"
 	"github.com/modelplane/modelplane/workflows"
 )
 
 // driftRecords are the guardian's platform drift and correction records, oldest first.
 func driftRecords(t *testing.T, e *env) []modelplane.AuditRecord {
 	t.Helper()
-	recs, err := e.kit.Store.ListAudit(context.Background(), store.AuditFilter{Model: "churn"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []modelplane.AuditRecord
-	for _, r := range recs {
-		if r.Action == modelplane.AuditPlatformDrift || r.Action == modelplane.AuditDriftCorrection {
-			out = append(out, r)
-		}
-	}
-	return out
+	return audited(t, e, modelplane.AuditPlatformDrift, modelplane.AuditDriftCorrection)
 }
 
 func actions(recs []modelplane.AuditRecord) string {
