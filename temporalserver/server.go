@@ -185,9 +185,11 @@ func Start(c Config) (*Server, error) {
 		temporal.WithConfig(cfg),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(c.Logger),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
-		}),
+		// Temporal's defaults. Not ForceSearchAttributesCacheRefreshOnRead, a
+		// setting for tests of search attribute changes: it reads the cluster
+		// metadata under one lock on every start and every upsert, which made
+		// starts queue on it and cost a fifth of a parked workflow's CPU.
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{}),
 	}
 	if c.Auth != nil {
 		// The frontend verifies every caller and stamps who sent each signal
