@@ -119,7 +119,7 @@ func (r modelRow) domain() modelplane.Model {
 // GetModel returns a model by name.
 func (s *Store) GetModel(ctx context.Context, name string) (modelplane.Model, error) {
 	var row modelRow
-	if err := s.db.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
 		return modelplane.Model{}, notFound(err, "model %q not found", name)
 	}
 	return row.domain(), nil
@@ -128,7 +128,7 @@ func (s *Store) GetModel(ctx context.Context, name string) (modelplane.Model, er
 // ListModels returns every model by name.
 func (s *Store) ListModels(ctx context.Context) ([]modelplane.Model, error) {
 	var rows []modelRow
-	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.Model, len(rows))
@@ -168,7 +168,7 @@ func (r versionRow) domain() modelplane.Version {
 // GetVersion returns one version of a model.
 func (s *Store) GetVersion(ctx context.Context, model, version string) (modelplane.Version, error) {
 	var row versionRow
-	if err := s.db.WithContext(ctx).First(&row, "model = ? AND version = ?", model, version).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).First(&row, "model = ? AND version = ?", model, version).Error; err != nil {
 		return modelplane.Version{}, notFound(err, "version %q of model %q not found", version, model)
 	}
 	return row.domain(), nil
@@ -180,7 +180,7 @@ func (s *Store) ListVersions(ctx context.Context, model string) ([]modelplane.Ve
 		return nil, err
 	}
 	var rows []versionRow
-	if err := s.db.WithContext(ctx).Where("model = ?", model).Order("created_at, version").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Where("model = ?", model).Order("created_at, version").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.Version, len(rows))
@@ -209,7 +209,7 @@ func (s *Store) CreateTarget(ctx context.Context, t modelplane.Target) (modelpla
 // GetTarget returns a target by name.
 func (s *Store) GetTarget(ctx context.Context, name string) (modelplane.Target, error) {
 	var row targetRow
-	if err := s.db.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
 		return modelplane.Target{}, notFound(err, "target %q not found", name)
 	}
 	return row.Doc, nil
@@ -218,7 +218,7 @@ func (s *Store) GetTarget(ctx context.Context, name string) (modelplane.Target, 
 // ListTargets returns every target by name.
 func (s *Store) ListTargets(ctx context.Context) ([]modelplane.Target, error) {
 	var rows []targetRow
-	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.Target, len(rows))
@@ -279,7 +279,7 @@ func (s *Store) CreatePromotion(ctx context.Context, p modelplane.Promotion, ide
 // GetPromotion returns a promotion by id.
 func (s *Store) GetPromotion(ctx context.Context, id string) (modelplane.Promotion, error) {
 	var row promotionRow
-	if err := s.db.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).First(&row, "id = ?", id).Error; err != nil {
 		return modelplane.Promotion{}, notFound(err, "promotion %q not found", id)
 	}
 	return row.Doc, nil
@@ -506,7 +506,7 @@ func (s *Store) FailPromotion(ctx context.Context, id, reason string) error {
 // GetDeployment returns what serves a model on a target; found=false when nothing does yet.
 func (s *Store) GetDeployment(ctx context.Context, model, target string) (modelplane.Deployment, bool, error) {
 	var row deploymentRow
-	err := s.db.WithContext(ctx).First(&row, "model = ? AND target = ?", model, target).Error
+	err := s.rdb.WithContext(ctx).First(&row, "model = ? AND target = ?", model, target).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return modelplane.Deployment{Model: model, Target: target}, false, nil
 	}
@@ -527,7 +527,7 @@ func (s *Store) PutDeployment(ctx context.Context, d modelplane.Deployment) erro
 // ListDeployments returns every deployment.
 func (s *Store) ListDeployments(ctx context.Context) ([]modelplane.Deployment, error) {
 	var rows []deploymentRow
-	if err := s.db.WithContext(ctx).Order("target, model").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Order("target, model").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.Deployment, len(rows))

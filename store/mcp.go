@@ -45,7 +45,7 @@ func (s *Store) CreateMCPServer(ctx context.Context, m modelplane.MCPServer) (mo
 // GetMCPServer reads one MCP server version.
 func (s *Store) GetMCPServer(ctx context.Context, name, version string) (modelplane.MCPServer, error) {
 	var row mcpServerRow
-	err := s.db.WithContext(ctx).First(&row, "name = ? AND version = ?", name, version).Error
+	err := s.rdb.WithContext(ctx).First(&row, "name = ? AND version = ?", name, version).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return modelplane.MCPServer{}, modelplane.Errorf(modelplane.ENotFound, "MCP server %s version %s not found", name, version)
 	}
@@ -73,7 +73,7 @@ func (s *Store) UpdateMCPServer(ctx context.Context, name, version string, fn fu
 
 // ListMCPServers lists versions, of one server when name is set.
 func (s *Store) ListMCPServers(ctx context.Context, name string) ([]modelplane.MCPServer, error) {
-	q := s.db.WithContext(ctx).Order("name, created_at")
+	q := s.rdb.WithContext(ctx).Order("name, created_at")
 	if name != "" {
 		q = q.Where("name = ?", name)
 	}
@@ -91,7 +91,7 @@ func (s *Store) ListMCPServers(ctx context.Context, name string) ([]modelplane.M
 // GetChannel reads a channel; an unset channel has no version.
 func (s *Store) GetChannel(ctx context.Context, server, channel string) (modelplane.MCPChannel, error) {
 	var row mcpChannelRow
-	err := s.db.WithContext(ctx).First(&row, "server = ? AND channel = ?", server, channel).Error
+	err := s.rdb.WithContext(ctx).First(&row, "server = ? AND channel = ?", server, channel).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return modelplane.MCPChannel{Server: server, Channel: channel}, nil
 	}
@@ -106,7 +106,7 @@ func (s *Store) PutChannel(ctx context.Context, c modelplane.MCPChannel) error {
 // ListChannels lists every channel.
 func (s *Store) ListChannels(ctx context.Context) ([]modelplane.MCPChannel, error) {
 	var rows []mcpChannelRow
-	if err := s.db.WithContext(ctx).Order("server, channel").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Order("server, channel").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.MCPChannel, 0, len(rows))

@@ -37,7 +37,7 @@ func (s *Store) PutPipeline(ctx context.Context, p modelplane.Pipeline) (modelpl
 // GetPipeline returns a pipeline by name.
 func (s *Store) GetPipeline(ctx context.Context, name string) (modelplane.Pipeline, error) {
 	var row pipelineRow
-	if err := s.db.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).First(&row, "name = ?", name).Error; err != nil {
 		return modelplane.Pipeline{}, notFound(err, "pipeline %q not found", name)
 	}
 	return row.Doc, nil
@@ -46,7 +46,7 @@ func (s *Store) GetPipeline(ctx context.Context, name string) (modelplane.Pipeli
 // ListPipelines returns every pipeline by name.
 func (s *Store) ListPipelines(ctx context.Context) ([]modelplane.Pipeline, error) {
 	var rows []pipelineRow
-	if err := s.db.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
+	if err := s.rdb.WithContext(ctx).Order("name").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]modelplane.Pipeline, len(rows))
@@ -74,7 +74,7 @@ const freezeKey = "freeze"
 // GetFreeze reads the freeze switch (off when never set).
 func (s *Store) GetFreeze(ctx context.Context) (Freeze, error) {
 	var row settingRow
-	err := s.db.WithContext(ctx).First(&row, "key = ?", freezeKey).Error
+	err := s.rdb.WithContext(ctx).First(&row, "key = ?", freezeKey).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Freeze{}, nil
 	}
@@ -144,7 +144,7 @@ func (s *Store) EndSoak(ctx context.Context, pipeline, model, version string, st
 // GetSoak reads what soaks in a stage, if anything.
 func (s *Store) GetSoak(ctx context.Context, pipeline, model, stage string) (Soak, bool, error) {
 	var row settingRow
-	err := s.db.WithContext(ctx).First(&row, "key = ?", soakKey(pipeline, model, stage)).Error
+	err := s.rdb.WithContext(ctx).First(&row, "key = ?", soakKey(pipeline, model, stage)).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Soak{}, false, nil
 	}

@@ -24,7 +24,12 @@ import (
 
 // Store is the metadata store.
 type Store struct {
-	db       *gorm.DB
+	db *gorm.DB
+	// rdb serves plain reads (Get*, List*). On a SQLite file it is a pool of
+	// read-only connections beside db's one writer: in WAL mode readers do
+	// not wait for the writer, so a lookup is not queued behind every write
+	// of every running promotion. Elsewhere it is db.
+	rdb      *gorm.DB
 	postgres bool
 }
 
@@ -75,14 +80,39 @@ func OpenWith(dsn string, o Options) (*Store, error) {
 	} else {
 		sqlDB.SetMaxOpenConns(20)
 	}
-	s := &Store{db: db, postgres: pg}
+	s := &Store{db: db, rdb: db, postgres: pg}
 	if !o.NoMigrate {
 		if _, err := s.MigrateSchema(context.Background()); err != nil {
 			_ = sqlDB.Close()
 			return nil, err
 		}
 	}
+	if !pg && dsn != ":memory:" {
+		// Opened after the writer made the file WAL (a ":memory:" database
+		// is per connection, so it has no second pool).
+		if s.rdb, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: "sqlite", DSN: sqliteReadDSN(dsn)}), cfg); err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("open store readers: %w", err)
+		}
+		rsql, err := s.rdb.DB()
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		rsql.SetMaxOpenConns(readers)
+		rsql.SetMaxIdleConns(readers)
+	}
 	return s, nil
+}
+
+// readers is the size of a SQLite file's read pool: a reader per core of a
+// small machine and some to spare; reads are short.
+const readers = 4
+
+// sqliteReadDSN opens connections that refuse writes (query_only), so a
+// store method that writes through rdb by mistake fails at once.
+func sqliteReadDSN(path string) string {
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)"
 }
 
 func sqliteDSN(path string) string {
@@ -106,6 +136,11 @@ func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
+	}
+	if s.rdb != s.db {
+		if r, err := s.rdb.DB(); err == nil {
+			_ = r.Close()
+		}
 	}
 	return sqlDB.Close()
 }

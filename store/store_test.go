@@ -11,6 +11,7 @@ import (
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/internal/pgtest"
 	"github.com/modelplane/modelplane/store"
+	"gorm.io/gorm"
 )
 
 // freshPostgres is a throwaway schema on the test PostgreSQL
@@ -189,6 +190,53 @@ func TestRunningByStage(t *testing.T) {
 			want := map[string]int{modelplane.StageAwaitingApproval: 602 - 13, modelplane.StageCanary: 601} // even i wait, odd bake; every 100th ended
 			if err != nil || len(got) != 2 || got[stages[0]] != want[stages[0]] || got[stages[1]] != want[stages[1]] {
 				t.Fatalf("RunningByStage = %v, %v; want %v", got, err, want)
+			}
+		})
+	}
+}
+
+// A lookup is answered while a write transaction is open: on a SQLite file,
+// reads have their own connections and do not queue for the one writer.
+func TestReadsDoNotWaitForTheWriter(t *testing.T) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, mk(t))
+			if _, err := s.CreateModel(ctx, modelplane.Model{Name: "churn", Owner: "ana", Team: "growth", RiskTier: modelplane.RiskLow}); err != nil {
+				t.Fatal(err)
+			}
+			holding, release := make(chan struct{}), make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- s.DB().Transaction(func(tx *gorm.DB) error {
+					if err := tx.Exec("UPDATE models SET description = 'being edited' WHERE name = 'churn'").Error; err != nil {
+						return err
+					}
+					close(holding)
+					<-release
+					return nil
+				})
+			}()
+			select {
+			case <-holding:
+			case err := <-done:
+				t.Fatalf("the write transaction ended early: %v", err)
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			m, err := s.GetModel(rctx, "churn")
+			cancel()
+			close(release)
+			if err != nil {
+				t.Fatalf("GetModel while a write was open: %v", err)
+			}
+			if m.Description != "" {
+				t.Fatalf("read an uncommitted description %q", m.Description)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if m, err = s.GetModel(ctx, "churn"); err != nil || m.Description != "being edited" {
+				t.Fatalf("after the commit: %q, %v", m.Description, err)
 			}
 		})
 	}
