@@ -424,21 +424,21 @@ func (a *Activities) observe(in ProgressInput) {
 	}
 	for _, r := range in.Audit {
 		switch r.Action {
-		case "stage":
+		case modelplane.AuditStage:
 			status, _ := r.Details["status"].(string)
 			a.Metrics.PromotionTransition(kind, r.Decision, status, r.Target)
-		case "rollback":
+		case modelplane.AuditRollback:
 			if r.Decision == "rolled_back" {
 				cause, _ := r.Details["cause"].(string)
 				a.Metrics.Rollback(modelplane.RollbackCause(cause), r.Target)
 			}
-		case "approved":
+		case modelplane.AuditApproved:
 			if s, ok := r.Details["waited_seconds"].(float64); ok {
 				a.Metrics.ApprovalWait(r.Target, time.Duration(s*float64(time.Second)))
 			}
 		case modelplane.AuditPlatformDrift:
 			a.Metrics.PlatformDrift(modelplane.SyncStatus(r.Decision), r.Target)
-		case "analysis":
+		case modelplane.AuditAnalysis:
 			check, _ := r.Details["check"].(string)
 			if check == "" {
 				check = "provider_health"
