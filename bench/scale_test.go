@@ -24,7 +24,9 @@ import (
 // wait — on approval (production: the policy asks one approval) or in a
 // canary bake (staging, 1h bake) — started through the API by concurrent
 // clients, against bare workflows parked the same way (one activity, then a
-// wait) on the same server. Each wait kind is one stack that grows through
+// wait) on the same server, and against the same bare workflow behind one
+// GetVersion (what Temporal charges for versioning, which every promotion
+// run pays once). Each wait kind is one stack that grows through
 // the sizes in MODELPLANE_BENCH_SCALE (default 250,500,1000): n=500 adds 250
 // promotions to the 250 already parked, and reports RSS of the whole
 // process, RSS per parked promotion, and the start throughput of that step.
@@ -74,13 +76,14 @@ type hold struct {
 	bake    time.Duration
 	clients int
 
-	parked, bareParked atomic.Int64
-	seen               sync.Map
-	failed             atomic.Pointer[string] // why a promotion ended instead of parking
+	parked, bareParked, versionedParked atomic.Int64
+	seen                                sync.Map
+	failed                              atomic.Pointer[string] // why a promotion ended instead of parking
 
 	ours               int     // how many of each side are parked
 	rss0               float64 // RSS with nothing parked
 	grewOurs, grewBare mem     // summed growth while each side parked
+	grewVersioned      mem
 }
 
 func newHold(b *testing.B, wait string) *hold {
@@ -110,6 +113,8 @@ func newHold(b *testing.B, wait string) *hold {
 		case string:
 			if strings.HasPrefix(in, "park/") {
 				h.bareParked.Add(1)
+			} else if strings.HasPrefix(in, "vpark/") {
+				h.versionedParked.Add(1)
 			}
 		}
 	})
@@ -153,52 +158,64 @@ const settle = 2 * time.Second
 
 // chunk starts k workflows with start on concurrent clients, waits until
 // parked reaches want, lets the tail settle, and returns the time to start
-// them, the time until all were parked, and the memory they added.
-func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park time.Duration, grew mem) {
+// them, the time until all were parked, the process CPU spent until then
+// and the memory they added.
+func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park, used time.Duration, grew mem) {
 	m0 := settledMem()
-	t0 := time.Now()
+	c0, t0 := cpu(), time.Now()
 	if _, err := fanOut(k, h.clients, start); err != nil {
 		b.Fatal(err)
 	}
 	started = time.Since(t0)
 	h.until(b, what, parked, want)
-	park = time.Since(t0)
+	park, used = time.Since(t0), cpu()-c0
 	time.Sleep(settle)
-	return started, park, settledMem().sub(m0)
+	return started, park, used, settledMem().sub(m0)
 }
 
 // grow parks promotions and bare workflows until n of each are parked, in
 // alternating chunks so both sides meet a server of about the same size.
 func (h *hold) grow(b *testing.B, n int) {
 	ctx := context.Background()
-	var accept, park, bareStart, barePark time.Duration
+	var accept, park, bareStart, barePark, versionedPark time.Duration
+	var cpuOurs, cpuBare, cpuVersioned time.Duration
 	before := h.ours
 	for b.Loop() {
 		for h.ours < n {
 			k := min(250, n-h.ours)
 			names := h.models(k)
 			wids := make([]string, k)
-			st, pk, grew := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
+			sqlDB, _ := h.s.kit.Store.DB().DB()
+			db0 := sqlDB.Stats()
+			st, pk, used, grew := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
 				acc, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
 				wids[i] = acc.WorkflowID
 				return err
 			})
 			if os.Getenv("MODELPLANE_BENCH_DIAG") != "" {
 				diagnose(b, h.s.c, wids, 3)
+				db1 := sqlDB.Stats()
+				b.Logf("store connection: %d waits, %s waited in all, while %d promotions parked in %s", db1.WaitCount-db0.WaitCount, db1.WaitDuration-db0.WaitDuration, k, pk)
 			}
-			accept, park, h.grewOurs = accept+st, park+pk, h.grewOurs.add(grew)
-			st, pk, grew = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.ours+k, func(i int) error {
+			accept, park, cpuOurs, h.grewOurs = accept+st, park+pk, cpuOurs+used, h.grewOurs.add(grew)
+			st, pk, used, grew = h.chunk(b, k, "bare workflows parked", &h.bareParked, h.ours+k, func(i int) error {
 				id := fmt.Sprintf("park/%d", h.ours+i)
 				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParked", id, h.bake)
 				return err
 			})
+			bareStart, barePark, cpuBare, h.grewBare = bareStart+st, barePark+pk, cpuBare+used, h.grewBare.add(grew)
+			_, pk, used, grew = h.chunk(b, k, "versioned bare workflows parked", &h.versionedParked, h.ours+k, func(i int) error {
+				id := fmt.Sprintf("vpark/%d", h.ours+i)
+				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParkedVersioned", id, h.bake)
+				return err
+			})
+			versionedPark, cpuVersioned, h.grewVersioned = versionedPark+pk, cpuVersioned+used, h.grewVersioned.add(grew)
 			h.ours += k
-			bareStart, barePark, h.grewBare = bareStart+st, barePark+pk, h.grewBare.add(grew)
 		}
 	}
 	now := settledMem()
 	rss, heap := now.rss, now.heap
-	b.Logf("%s: %d promotions and as many bare workflows parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
+	b.Logf("%s: %d promotions and as many bare workflows and versioned bare ones parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
 		h.wait, h.ours, rss, h.rss0, heap, runtime.NumGoroutine(), h.s.watch.profile())
 	if prefix := os.Getenv("MODELPLANE_BENCH_HEAPPROFILE"); prefix != "" {
 		// What the parked workflows keep, by allocation site: go tool pprof -sample_index=inuse_space.
@@ -218,6 +235,7 @@ func (h *hold) grow(b *testing.B, n int) {
 	per := func(mib float64) float64 { return mib * 1024 / float64(h.ours) }
 	b.ReportMetric(per(h.grewOurs.rss), "rss-KB/promotion")
 	b.ReportMetric(per(h.grewBare.rss), "rss-KB/bare")
+	b.ReportMetric(per(h.grewVersioned.rss), "rss-KB/versioned")
 	b.ReportMetric(per(h.grewOurs.heap), "heap-KB/promotion")
 	b.ReportMetric(per(h.grewBare.heap), "heap-KB/bare")
 	b.ReportMetric(per(h.grewOurs.stack), "stack-KB/promotion")
@@ -247,4 +265,18 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(rate(barePark), "bare-parked/s")
 	b.ReportMetric(rate(accept)/rate(bareStart), "accept-ratio")
 	b.ReportMetric(rate(park)/rate(barePark), "parked-ratio")
+	// Temporal's own price for one GetVersion, and the promotion against a
+	// bare workflow that pays it too.
+	b.ReportMetric(rate(versionedPark), "versioned-parked/s")
+	b.ReportMetric(rate(versionedPark)/rate(barePark), "versioned-ratio")
+	b.ReportMetric(rate(park)/rate(versionedPark), "parked-ratio-versioned")
+	// Process CPU (all of it: server, worker, API, store) per workflow
+	// parked, and how many of the cores that kept busy while parking: below
+	// the core count, something other than CPU sets the pace.
+	perMs := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / float64(added) }
+	b.ReportMetric(perMs(cpuOurs), "cpu-ms/promotion")
+	b.ReportMetric(perMs(cpuBare), "cpu-ms/bare")
+	b.ReportMetric(perMs(cpuVersioned), "cpu-ms/versioned")
+	b.ReportMetric(cpuOurs.Seconds()/park.Seconds(), "cores-busy/promotion")
+	b.ReportMetric(cpuBare.Seconds()/barePark.Seconds(), "cores-busy/bare")
 }

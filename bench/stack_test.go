@@ -314,9 +314,19 @@ func parked(ctx workflow.Context, tag string, bake time.Duration) error {
 	return workflow.ExecuteActivity(actx, "BenchNoop", tag+"/done").Get(ctx, nil)
 }
 
+// parkedVersioned is parked behind one GetVersion, as a new promotion run
+// asks one: the Go SDK records a marker and upserts the
+// TemporalChangeVersion search attribute with it, so this side measures
+// what Temporal charges for versioning a workflow, apart from modelplane.
+func parkedVersioned(ctx workflow.Context, tag string, bake time.Duration) error {
+	_ = workflow.GetVersion(ctx, "bench-change", workflow.DefaultVersion, 1)
+	return parked(ctx, tag, bake)
+}
+
 func registerBaselines(r worker.Registry) {
 	r.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "BenchNoop"})
 	r.RegisterWorkflowWithOptions(parked, workflow.RegisterOptions{Name: "BenchParked"})
+	r.RegisterWorkflowWithOptions(parkedVersioned, workflow.RegisterOptions{Name: "BenchParkedVersioned"})
 	r.RegisterWorkflowWithOptions(shaped, workflow.RegisterOptions{Name: "BenchShaped"})
 }
 
