@@ -227,11 +227,13 @@ func prepareSQLite(path, namespace string) (*config.SQL, error) {
 		sqlCfg.ConnectAttributes["journal_mode"] = "wal"
 		sqlCfg.ConnectAttributes["synchronous"] = "NORMAL"
 		sqlCfg.ConnectAttributes["busy_timeout"] = "10000"
-		sqlCfg.MaxConns = 4
-		// Keep them open: the plugin's default keeps one idle, so under load
-		// the other three were closed and opened again, and each open sets
-		// its pragmas anew (a tenth of the process's CPU when promotions park).
-		sqlCfg.MaxIdleConns = 4
+		// One connection, Temporal's own default for SQLite. With four, they
+		// took turns at SQLite's one write lock, and a connection that found
+		// it taken slept before retrying: half the CPU stood idle while
+		// workflows queued, and workflows parked at half the rate
+		// (bench/README.md, Scale).
+		sqlCfg.MaxConns = 1
+		sqlCfg.MaxIdleConns = 1
 		if _, err := os.Stat(path); os.IsNotExist(err) {
 			if err := sqlite.SetupSchema(sqlCfg); err != nil {
 				return nil, fmt.Errorf("temporal schema: %w", err)
