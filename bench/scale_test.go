@@ -24,9 +24,9 @@ import (
 // wait — on approval (production: the policy asks one approval) or in a
 // canary bake (staging, 1h bake) — started through the API by concurrent
 // clients, against bare workflows parked the same way (one activity, then a
-// wait) on the same server, and against the same bare workflow behind one
-// GetVersion (what Temporal charges for versioning, which every promotion
-// run pays once). Each wait kind is one stack that grows through
+// wait) on the same server. MODELPLANE_BENCH_VERSIONED=1 parks a third
+// side, the same bare workflow behind one GetVersion: what Temporal
+// charges for versioning, which every promotion run pays once. Each wait kind is one stack that grows through
 // the sizes in MODELPLANE_BENCH_SCALE (default 250,500,1000): n=500 adds 250
 // promotions to the 250 already parked, and reports RSS of the whole
 // process, RSS per parked promotion, and the start throughput of that step.
@@ -84,10 +84,12 @@ type hold struct {
 	rss0               float64 // RSS with nothing parked
 	grewOurs, grewBare mem     // summed growth while each side parked
 	grewVersioned      mem
+	versioned          bool // park the third side too
 }
 
 func newHold(b *testing.B, wait string) *hold {
-	h := &hold{s: newStack(b, true, registerBaselines), wait: wait, target: "prod", clients: envInt(b, "MODELPLANE_BENCH_API_CLIENTS", 32)}
+	h := &hold{s: newStack(b, true, registerBaselines), wait: wait, target: "prod", clients: envInt(b, "MODELPLANE_BENCH_API_CLIENTS", 32),
+		versioned: os.Getenv("MODELPLANE_BENCH_VERSIONED") == "1"}
 	if wait == "bake" {
 		h.target, h.bake = "staging", time.Hour
 		h.s.target(h.target, "staging")
@@ -204,6 +206,10 @@ func (h *hold) grow(b *testing.B, n int) {
 				return err
 			})
 			bareStart, barePark, cpuBare, h.grewBare = bareStart+st, barePark+pk, cpuBare+used, h.grewBare.add(grew)
+			if !h.versioned {
+				h.ours += k
+				continue
+			}
 			_, pk, used, grew = h.chunk(b, k, "versioned bare workflows parked", &h.versionedParked, h.ours+k, func(i int) error {
 				id := fmt.Sprintf("vpark/%d", h.ours+i)
 				_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchParkedVersioned", id, h.bake)
@@ -215,7 +221,7 @@ func (h *hold) grow(b *testing.B, n int) {
 	}
 	now := settledMem()
 	rss, heap := now.rss, now.heap
-	b.Logf("%s: %d promotions and as many bare workflows and versioned bare ones parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
+	b.Logf("%s: %d promotions and as many bare workflows (and versioned bare ones, if asked) parked; RSS %.0f MiB (%.0f with none), Go heap %.0f MiB, %d goroutines; time inside activities (bare: BenchNoop): %s",
 		h.wait, h.ours, rss, h.rss0, heap, runtime.NumGoroutine(), h.s.watch.profile())
 	if prefix := os.Getenv("MODELPLANE_BENCH_HEAPPROFILE"); prefix != "" {
 		// What the parked workflows keep, by allocation site: go tool pprof -sample_index=inuse_space.
@@ -235,7 +241,6 @@ func (h *hold) grow(b *testing.B, n int) {
 	per := func(mib float64) float64 { return mib * 1024 / float64(h.ours) }
 	b.ReportMetric(per(h.grewOurs.rss), "rss-KB/promotion")
 	b.ReportMetric(per(h.grewBare.rss), "rss-KB/bare")
-	b.ReportMetric(per(h.grewVersioned.rss), "rss-KB/versioned")
 	b.ReportMetric(per(h.grewOurs.heap), "heap-KB/promotion")
 	b.ReportMetric(per(h.grewBare.heap), "heap-KB/bare")
 	b.ReportMetric(per(h.grewOurs.stack), "stack-KB/promotion")
@@ -267,16 +272,19 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(rate(park)/rate(barePark), "parked-ratio")
 	// Temporal's own price for one GetVersion, and the promotion against a
 	// bare workflow that pays it too.
-	b.ReportMetric(rate(versionedPark), "versioned-parked/s")
-	b.ReportMetric(rate(versionedPark)/rate(barePark), "versioned-ratio")
-	b.ReportMetric(rate(park)/rate(versionedPark), "parked-ratio-versioned")
 	// Process CPU (all of it: server, worker, API, store) per workflow
 	// parked, and how many of the cores that kept busy while parking: below
 	// the core count, something other than CPU sets the pace.
 	perMs := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 / float64(added) }
 	b.ReportMetric(perMs(cpuOurs), "cpu-ms/promotion")
 	b.ReportMetric(perMs(cpuBare), "cpu-ms/bare")
-	b.ReportMetric(perMs(cpuVersioned), "cpu-ms/versioned")
 	b.ReportMetric(cpuOurs.Seconds()/park.Seconds(), "cores-busy/promotion")
 	b.ReportMetric(cpuBare.Seconds()/barePark.Seconds(), "cores-busy/bare")
+	if h.versioned {
+		b.ReportMetric(per(h.grewVersioned.rss), "rss-KB/versioned")
+		b.ReportMetric(rate(versionedPark), "versioned-parked/s")
+		b.ReportMetric(rate(versionedPark)/rate(barePark), "versioned-ratio")
+		b.ReportMetric(rate(park)/rate(versionedPark), "parked-ratio-versioned")
+		b.ReportMetric(perMs(cpuVersioned), "cpu-ms/versioned")
+	}
 }
