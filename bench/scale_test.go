@@ -26,8 +26,9 @@ import (
 // clients, against bare workflows parked the same way (one activity, then a
 // wait) on the same server. MODELPLANE_BENCH_VERSIONED=1 parks a third
 // side, the same bare workflow behind one GetVersion: what Temporal
-// charges for versioning, which every promotion run pays once. Each wait kind is one stack that grows through
-// the sizes in MODELPLANE_BENCH_SCALE (default 250,500,1000): n=500 adds 250
+// charges for versioning, which every promotion run pays once. Each wait
+// kind is one stack that grows through the sizes in MODELPLANE_BENCH_SCALE
+// (default 250,500,1000): n=500 adds 250
 // promotions to the 250 already parked, and reports RSS of the whole
 // process, RSS per parked promotion, and the start throughput of that step.
 // MODELPLANE_BENCH_HEAPPROFILE=prefix writes a heap profile at each size
@@ -270,8 +271,6 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(rate(barePark), "bare-parked/s")
 	b.ReportMetric(rate(accept)/rate(bareStart), "accept-ratio")
 	b.ReportMetric(rate(park)/rate(barePark), "parked-ratio")
-	// Temporal's own price for one GetVersion, and the promotion against a
-	// bare workflow that pays it too.
 	// Process CPU (all of it: server, worker, API, store) per workflow
 	// parked, and how many of the cores that kept busy while parking: below
 	// the core count, something other than CPU sets the pace.
@@ -281,6 +280,8 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(cpuOurs.Seconds()/park.Seconds(), "cores-busy/promotion")
 	b.ReportMetric(cpuBare.Seconds()/barePark.Seconds(), "cores-busy/bare")
 	if h.versioned {
+		// Temporal's own price for one GetVersion, and the promotion against
+		// a bare workflow that pays it too.
 		b.ReportMetric(per(h.grewVersioned.rss), "rss-KB/versioned")
 		b.ReportMetric(rate(versionedPark), "versioned-parked/s")
 		b.ReportMetric(rate(versionedPark)/rate(barePark), "versioned-ratio")
