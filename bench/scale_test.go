@@ -26,7 +26,10 @@ import (
 // clients, against bare workflows parked the same way (one activity, then a
 // wait) on the same server. MODELPLANE_BENCH_VERSIONED=1 parks a third
 // side, the same bare workflow behind one GetVersion: what Temporal
-// charges for versioning, which every promotion run pays once. Each wait
+// charges for versioning, which every promotion run pays once.
+// MODELPLANE_BENCH_SHAPED=1 parks one more, BenchShapedParked: the first
+// parked promotion's shape (its activities and local activities as no-ops,
+// in the same workflow tasks) before the same wait. Each wait
 // kind is one stack that grows through the sizes in MODELPLANE_BENCH_SCALE
 // (default 250,500,1000): n=500 adds 250
 // promotions to the 250 already parked, and reports RSS of the whole
@@ -77,20 +80,22 @@ type hold struct {
 	bake    time.Duration
 	clients int
 
-	parked, bareParked, versionedParked atomic.Int64
-	seen                                sync.Map
-	failed                              atomic.Pointer[string] // why a promotion ended instead of parking
+	parked, bareParked, versionedParked, shapedParked atomic.Int64
+	seen                                              sync.Map
+	failed                                            atomic.Pointer[string] // why a promotion ended instead of parking
 
 	ours               int     // how many of each side are parked
 	rss0               float64 // RSS with nothing parked
 	grewOurs, grewBare mem     // summed growth while each side parked
 	grewVersioned      mem
 	versioned          bool // park the third side too
+	shaped             bool // and the promotion's shape
+	shape              []step
 }
 
 func newHold(b *testing.B, wait string) *hold {
 	h := &hold{s: newStack(b, true, registerBaselines), wait: wait, target: "prod", clients: envInt(b, "MODELPLANE_BENCH_API_CLIENTS", 32),
-		versioned: os.Getenv("MODELPLANE_BENCH_VERSIONED") == "1"}
+		versioned: os.Getenv("MODELPLANE_BENCH_VERSIONED") == "1", shaped: os.Getenv("MODELPLANE_BENCH_SHAPED") == "1"}
 	if wait == "bake" {
 		h.target, h.bake = "staging", time.Hour
 		h.s.target(h.target, "staging")
@@ -118,6 +123,8 @@ func newHold(b *testing.B, wait string) *hold {
 				h.bareParked.Add(1)
 			} else if strings.HasPrefix(in, "vpark/") {
 				h.versionedParked.Add(1)
+			} else if strings.HasPrefix(in, "ready/spark/") {
+				h.shapedParked.Add(1)
 			}
 		}
 	})
@@ -182,6 +189,7 @@ func (h *hold) grow(b *testing.B, n int) {
 	ctx := context.Background()
 	var accept, park, bareStart, barePark, versionedPark time.Duration
 	var cpuOurs, cpuBare, cpuVersioned time.Duration
+	var shapedPark, cpuShaped time.Duration
 	before := h.ours
 	for b.Loop() {
 		for h.ours < n {
@@ -207,6 +215,17 @@ func (h *hold) grow(b *testing.B, n int) {
 				return err
 			})
 			bareStart, barePark, cpuBare, h.grewBare = bareStart+st, barePark+pk, cpuBare+used, h.grewBare.add(grew)
+			if h.shaped {
+				if h.shape == nil {
+					h.shape = h.shapeOf(b, wids[0])
+				}
+				_, pk, used, _ = h.chunk(b, k, "shaped workflows parked", &h.shapedParked, h.ours+k, func(i int) error {
+					id := fmt.Sprintf("spark/%d", h.ours+i)
+					_, err := h.s.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, "BenchShapedParked", h.shape, max(h.bake, 24*time.Hour))
+					return err
+				})
+				shapedPark, cpuShaped = shapedPark+pk, cpuShaped+used
+			}
 			if !h.versioned {
 				h.ours += k
 				continue
@@ -279,6 +298,14 @@ func (h *hold) grow(b *testing.B, n int) {
 	b.ReportMetric(perMs(cpuBare), "cpu-ms/bare")
 	b.ReportMetric(cpuOurs.Seconds()/park.Seconds(), "cores-busy/promotion")
 	b.ReportMetric(cpuBare.Seconds()/barePark.Seconds(), "cores-busy/bare")
+	if h.shaped {
+		// The promotion against a bare workflow of its shape: modelplane's
+		// own work; the shape against the bare workflow: Temporal's.
+		b.ReportMetric(rate(shapedPark), "shaped-parked/s")
+		b.ReportMetric(rate(park)/rate(shapedPark), "parked-ratio-shaped")
+		b.ReportMetric(rate(shapedPark)/rate(barePark), "shaped-ratio")
+		b.ReportMetric(perMs(cpuShaped), "cpu-ms/shaped")
+	}
 	if h.versioned {
 		// Temporal's own price for one GetVersion, and the promotion against
 		// a bare workflow that pays it too.
@@ -288,4 +315,22 @@ func (h *hold) grow(b *testing.B, n int) {
 		b.ReportMetric(rate(park)/rate(versionedPark), "parked-ratio-versioned")
 		b.ReportMetric(perMs(cpuVersioned), "cpu-ms/versioned")
 	}
+}
+
+// shapeOf reads a parked promotion's shape: what it asked Temporal to do
+// before it parked (its bake timer, still running, is left out). The last
+// step tells the driver the shaped workflow is parked.
+func (h *hold) shapeOf(b *testing.B, wid string) []step {
+	steps, n, err := shapeOf(context.Background(), h.s.c, wid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(steps) == 0 {
+		b.Fatalf("promotion %s did nothing before it parked", wid)
+	}
+	for i := range steps {
+		steps[i].Notify = i == len(steps)-1
+	}
+	b.Logf("%s: a parked promotion's shape: %d activities, %d local activities in %d workflow tasks", h.wait, n.activities, n.locals, steps[len(steps)-1].Batch)
+	return steps
 }

@@ -323,11 +323,26 @@ func parkedVersioned(ctx workflow.Context, tag string, bake time.Duration) error
 	return parked(ctx, tag, bake)
 }
 
+// shapedParked does what a promotion does before it parks, with nothing
+// in it: one GetVersion, then the promotion's activities and local
+// activities as no-ops in the same workflow tasks (steps, read from a
+// parked promotion's history), then a wait. Against it, a promotion's
+// extra cost is modelplane's own work; against the bare workflow, this
+// side's extra cost is what Temporal charges for the promotion's shape.
+func shapedParked(ctx workflow.Context, steps []step, wait time.Duration) error {
+	_ = workflow.GetVersion(ctx, "bench-change", workflow.DefaultVersion, 1)
+	if err := shaped(ctx, steps); err != nil {
+		return err
+	}
+	return workflow.Sleep(ctx, wait)
+}
+
 func registerBaselines(r worker.Registry) {
 	r.RegisterActivityWithOptions(noop, activity.RegisterOptions{Name: "BenchNoop"})
 	r.RegisterWorkflowWithOptions(parked, workflow.RegisterOptions{Name: "BenchParked"})
 	r.RegisterWorkflowWithOptions(parkedVersioned, workflow.RegisterOptions{Name: "BenchParkedVersioned"})
 	r.RegisterWorkflowWithOptions(shaped, workflow.RegisterOptions{Name: "BenchShaped"})
+	r.RegisterWorkflowWithOptions(shapedParked, workflow.RegisterOptions{Name: "BenchShapedParked"})
 }
 
 // --- measurement helpers ---
