@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"runtime"
@@ -191,21 +192,28 @@ func (h *hold) grow(b *testing.B, n int) {
 	var cpuOurs, cpuBare, cpuVersioned time.Duration
 	var shapedPark, cpuShaped time.Duration
 	before := h.ours
+	diag := os.Getenv("MODELPLANE_BENCH_DIAG") != ""
+	storeDB, err := h.s.kit.Store.DB().DB()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
 		for h.ours < n {
 			k := min(250, n-h.ours)
 			names := h.models(k)
 			wids := make([]string, k)
-			sqlDB, _ := h.s.kit.Store.DB().DB()
-			db0 := sqlDB.Stats()
+			var db0 sql.DBStats
+			if diag {
+				db0 = storeDB.Stats()
+			}
 			st, pk, used, grew := h.chunk(b, k, "promotions parked", &h.parked, h.ours+k, func(i int) error {
 				acc, err := h.s.promote(names[i], "v2", h.target, []int{10, 100}, "1h", "1h")
 				wids[i] = acc.WorkflowID
 				return err
 			})
-			if os.Getenv("MODELPLANE_BENCH_DIAG") != "" {
+			if diag {
 				diagnose(b, h.s.c, wids, 3)
-				db1 := sqlDB.Stats()
+				db1 := storeDB.Stats()
 				b.Logf("store connection: %d waits, %s waited in all, while %d promotions parked in %s", db1.WaitCount-db0.WaitCount, db1.WaitDuration-db0.WaitDuration, k, pk)
 			}
 			accept, park, cpuOurs, h.grewOurs = accept+st, park+pk, cpuOurs+used, h.grewOurs.add(grew)
