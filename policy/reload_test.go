@@ -90,7 +90,7 @@ func TestReload(t *testing.T) {
 	}{
 		{"syntax error", map[string]string{"broken.rego": "package modelplane\n\ndeny contains \"x\" if {"}, "broken.rego"},
 		{"compile error", map[string]string{"broken.rego": "package modelplane\n\ndeny contains msg if { msg := undefined_thing }"}, "undefined_thing"},
-		{"conflicting rule", map[string]string{"broken.rego": "package modelplane\n\ndefault allow := true"}, "allow"},
+		{"conflicting rule", map[string]string{"broken.rego": "package modelplane\n\ndefault tool_allow := true"}, "tool_allow"},
 		{"failing rego test", map[string]string{"extra_test.rego": "package extra_test\n\ntest_empty_input_denied if { not data.modelplane.decision.allow with input as {} }\ntest_fails if { 1 == 2 }"},
 			"rego tests failed: data.extra_test.test_fails"},
 		{"malformed decision", map[string]string{"modelplane_test.rego": "", rules: "package modelplane\n\ndecision := {\"allow\": \"yes\"}"}, "allow must be a boolean"},

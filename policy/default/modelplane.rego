@@ -26,48 +26,43 @@ package modelplane
 # decision is defined only for actions this bundle knows. The engine turns an
 # undefined decision into a deny naming the action, so a new or misspelt
 # action is refused until someone writes a rule for it.
+#
+# Every rule a question reaches costs an evaluation, so the hot path is kept
+# short: the verdict is one rule, the membership tests read the input
+# directly, and rule families that apply to a few actions sit behind one
+# test of the action (see BenchmarkDecide in policy/bench_test.go).
 decision := {
-	"allow": allow,
-	"reasons": reasons,
-	"explicit": explicit,
+	"allow": verdict.allow,
+	"reasons": verdict.reasons,
+	"explicit": verdict.explicit,
 	"required_approvals": required_approvals,
 } if {
 	input.action == "promotion.start"
-	known_action
+	action_class
 }
 
-decision := {"allow": allow, "reasons": reasons, "explicit": explicit} if {
+decision := verdict if {
 	input.action != "promotion.start"
-	known_action
+	action_class
 }
 
-known_action if input.action in data.read_actions
+# action_class is undefined for an action neither list names.
+action_class := "read" if {
+	input.action in data.read_actions
+} else := "change" if {
+	input.action in data.change_actions
+}
 
-known_action if input.action in data.change_actions
-
-is_read if input.action in data.read_actions
+is_read if action_class == "read"
 
 # Allowing needs at least one grant and no deny: a deny always wins, even
 # for admins (four-eyes, change windows and evidence apply to everyone).
-default allow := false
-
-allow if {
-	count(deny) == 0
-	count(grant) > 0
-}
-
 # explicit tells the audit trail whether a rule decided or the default did.
-default explicit := false
-
-explicit if count(deny) > 0
-
-explicit if count(grant) > 0
-
-reasons := sort(deny) if {
+verdict := {"allow": false, "reasons": sort(deny), "explicit": true} if {
 	count(deny) > 0
-} else := array.concat(sort(grant), sort(notes)) if {
+} else := {"allow": true, "reasons": array.concat(sort(grant), sort(notes)), "explicit": true} if {
 	count(grant) > 0
-} else := [no_grant_reason]
+} else := {"allow": false, "reasons": [no_grant_reason], "explicit": false}
 
 # ------------------------------------------------------------------ caller
 
@@ -79,17 +74,14 @@ caller_label := caller_name if {
 	caller_name != ""
 } else := "anonymous caller"
 
-# Membership tests read the input directly: `in` is false on a missing or
-# null list, and this is the hot path of every decision.
-is_admin if "admin" in input.caller.roles
+# Membership tests read the input directly ("admin" in input.caller.roles,
+# not a rule of their own): `in` is false on a missing or null list, and
+# this is the hot path of every decision.
 
-is_auditor if "auditor" in input.caller.roles
-
-# modelplane itself: timers, the deployment guardian, registry webhooks.
-is_system if input.caller.method == "system"
-
+# modelplane itself (caller method "system"): timers, the deployment
+# guardian, registry webhooks.
 system_action if {
-	is_system
+	input.caller.method == "system"
 	input.action in data.system_actions
 }
 
@@ -138,10 +130,10 @@ production if raw_env == ""
 
 # ------------------------------------------------------------------ grants
 
-grant contains sprintf("%s is an admin", [caller_label]) if is_admin
+grant contains sprintf("%s is an admin", [caller_label]) if "admin" in input.caller.roles
 
 grant contains sprintf("%s is an auditor; auditors may read everything", [caller_label]) if {
-	is_auditor
+	"auditor" in input.caller.roles
 	is_read
 }
 
@@ -186,10 +178,10 @@ deny contains sprintf("%s is not a member of team %s, which owns %s", [caller_la
 	not team_exempt
 }
 
-team_exempt if is_admin
+team_exempt if "admin" in input.caller.roles
 
 team_exempt if {
-	is_auditor
+	"auditor" in input.caller.roles
 	is_read
 }
 
@@ -202,9 +194,9 @@ team_exempt if {
 
 # Said outright, so an auditor learns why rather than which role is missing.
 deny contains sprintf("auditors may read but not change anything; %s may not %s", [caller_label, input.action]) if {
-	is_auditor
+	"auditor" in input.caller.roles
 	not is_read
-	not is_admin
+	not "admin" in input.caller.roles
 	not other_role_grants
 }
 
@@ -216,23 +208,28 @@ other_role_grants if {
 deny contains sprintf("%s has no owning team; only admins may change it", [asset_label]) if {
 	team == ""
 	not is_read
-	not is_admin
+	not "admin" in input.caller.roles
 	not system_action
 }
 
 # ------------------------------------------------------------- approvals
 
-# Four-eyes cannot be checked without the promotion, so its absence denies.
-deny contains sprintf("%s needs the promotion (input.promotion) to check four-eyes", [input.action]) if {
+# The four-eyes rules bind only data.four_eyes_actions: one test of the
+# action keeps them off every other question.
+deny contains msg if {
 	input.action in data.four_eyes_actions
+	some msg in four_eyes_deny
+}
+
+# Four-eyes cannot be checked without the promotion, so its absence denies.
+four_eyes_deny contains sprintf("%s needs the promotion (input.promotion) to check four-eyes", [input.action]) if {
 	not input.promotion
 }
 
-deny contains sprintf(
+four_eyes_deny contains sprintf(
 	"four-eyes: %s requested promotion %s, so someone else must %s it",
 	[caller_label, promotion_id, trim_prefix(input.action, "promotion.")],
 ) if {
-	input.action in data.four_eyes_actions
 	own_promotion
 }
 
@@ -315,12 +312,12 @@ now_text := sprintf("it is %s %02d:%02d UTC", [weekday, clock[0], clock[1]])
 # system carries it on for the promotion's later steps.
 window_override if {
 	input.promotion.override == true
-	is_admin
+	"admin" in input.caller.roles
 }
 
 window_override if {
 	input.promotion.override == true
-	is_system
+	input.caller.method == "system"
 }
 
 # Days match the current UTC day; a window whose start_hour is after its
@@ -351,20 +348,22 @@ hour_in(w) if {
 # policy/governance_cache.go); the default production window is one.
 windows_open if {
 	some w in data.change_windows[env]
-	always_open(w)
+
+	# Open every day at every hour (spelt out: cheaper than `every`).
+	w.start_hour <= 0
+	w.end_hour >= 24
+	"mon" in w.days
+	"tue" in w.days
+	"wed" in w.days
+	"thu" in w.days
+	"fri" in w.days
+	"sat" in w.days
+	"sun" in w.days
 }
 
 windows_open if {
 	some w in data.change_windows[env]
 	in_window(w)
-}
-
-always_open(w) if {
-	every day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
-		day in w.days
-	}
-	w.start_hour <= 0
-	w.end_hour >= 24
 }
 
 window_names := concat(", ", [sprintf(
@@ -374,13 +373,35 @@ window_names := concat(", ", [sprintf(
 	some w in data.change_windows[env]
 ])
 
-outside_window if {
+# Windows and freezes bind only data.window_actions: one test of the
+# action keeps them off every other question.
+deny contains msg if {
 	input.action in data.window_actions
+	window_bound
+	some msg in window_deny
+}
+
+notes contains msg if {
+	input.action in data.window_actions
+	window_bound
+	some msg in window_notes
+}
+
+# window_bound: the windows or a freeze bind the action now. Asked first,
+# it keeps the usual answer (no) to one rule.
+window_bound if outside_window
+
+window_bound if {
+	count(data.freezes) > 0
+	count(active_freeze) > 0
+}
+
+outside_window if {
 	data.change_windows[env]
 	not windows_open
 }
 
-deny contains sprintf(
+window_deny contains sprintf(
 	"%s is outside the %s change windows [%s]; %s (an admin may override)",
 	[input.action, env, window_names, now_text],
 ) if {
@@ -388,25 +409,24 @@ deny contains sprintf(
 	not window_override
 }
 
-notes contains sprintf("outside the %s change windows [%s]: allowed by override (exception)", [env, window_names]) if {
+window_notes contains sprintf("outside the %s change windows [%s]: allowed by override (exception)", [env, window_names]) if {
 	outside_window
 	window_override
 }
 
 active_freeze contains f if {
-	input.action in data.window_actions
 	some f in data.freezes
 	env in object.get(f, "environments", ["production"])
 	now_ns >= time.parse_rfc3339_ns(f.from)
 	now_ns < time.parse_rfc3339_ns(f.to)
 }
 
-deny contains sprintf("change freeze %q is in effect for %s until %s (an admin may override)", [f.name, env, f.to]) if {
+window_deny contains sprintf("change freeze %q is in effect for %s until %s (an admin may override)", [f.name, env, f.to]) if {
 	some f in active_freeze
 	not window_override
 }
 
-notes contains sprintf("change freeze %q: allowed by override (exception)", [f.name]) if {
+window_notes contains sprintf("change freeze %q: allowed by override (exception)", [f.name]) if {
 	some f in active_freeze
 	window_override
 }
@@ -472,7 +492,7 @@ destructive_roles := object.get(data.mcp_tools.destructive_roles, env, data.mcp_
 
 tool_grant contains sprintf("%s is an admin", [caller_label]) if {
 	tool_call
-	is_admin
+	"admin" in input.caller.roles
 }
 
 tool_grant contains sprintf("%s is a member of team %s; read-only %s is open to the team", [caller_label, team, tool_label]) if {
@@ -520,12 +540,12 @@ tool_caller_deny contains sprintf("credentials of %s expired at %s", [caller_lab
 tool_caller_deny contains sprintf("%s is not a member of team %s, which owns %s", [caller_label, team, asset_label]) if {
 	team != ""
 	not in_team
-	not is_admin
+	not "admin" in input.caller.roles
 }
 
 tool_caller_deny contains sprintf("auditors may read but not call tools; %s may not call %s", [caller_label, tool_label]) if {
-	is_auditor
-	not is_admin
+	"auditor" in input.caller.roles
+	not "admin" in input.caller.roles
 	count([r | some r in input.caller.roles; r != "auditor"]) == 0
 }
 
