@@ -70,8 +70,11 @@ verdict := {"allow": false, "reasons": sort(deny), "explicit": true} if {
 # would silently drop its deny.
 caller_name := object.get(input, ["caller", "name"], "")
 
-caller_label := caller_name if {
-	caller_name != ""
+# caller_label reads the input itself: most questions need the label for a
+# message and nothing else of caller_name.
+caller_label := n if {
+	n := object.get(input, ["caller", "name"], "")
+	n != ""
 } else := "anonymous caller"
 
 # Membership tests read the input directly ("admin" in input.caller.roles,
@@ -153,7 +156,12 @@ grant contains sprintf("%s has no owning team; any authenticated caller may read
 	input.action in data.shared_read_actions
 }
 
-grant contains sprintf("modelplane itself (%s) may %s", [caller_label, input.action]) if system_action
+# Spelt out rather than system_action, so the rule index passes over it for
+# every other caller.
+grant contains sprintf("modelplane itself (%s) may %s", [caller_label, input.action]) if {
+	input.caller.method == "system"
+	input.action in data.system_actions
+}
 
 # Rolling back is a safety action and cancelling one's own request is always
 # fine, so the requester keeps both even after leaving the team.
@@ -164,7 +172,7 @@ grant contains sprintf("%s requested promotion %s", [caller_label, promotion_id]
 
 # -------------------------------------------------------------------- deny
 
-deny contains "caller is not authenticated" if caller_name == ""
+deny contains "caller is not authenticated" if object.get(input, ["caller", "name"], "") == ""
 
 # The engine compares the expiry with the decision time (caller_expired), so
 # this rule reads no clock and its answers can be kept in the decision cache.
