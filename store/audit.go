@@ -69,58 +69,62 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord)
 		}
 		keys[i] = r.Key
 	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendAudit(tx, keys, recs) })
+}
+
+// appendAudit is AppendAudit inside the caller's transaction; keys are the
+// records' keys, all present.
+func (s *Store) appendAudit(tx *gorm.DB, keys []string, recs []modelplane.AuditRecord) error {
 	now := time.Now().UTC()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if s.postgres {
-			// Held to the end of the transaction: the next appender reads the
-			// tip only after this one's records are committed.
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", auditLockKey).Error; err != nil {
-				return err
-			}
-		}
-		var existing []string
-		if err := tx.Model(&auditRow{}).Where("key IN ?", keys).Pluck("key", &existing).Error; err != nil {
+	if s.postgres {
+		// Held to the end of the transaction: the next appender reads the
+		// tip only after this one's records are committed.
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", auditLockKey).Error; err != nil {
 			return err
 		}
-		skip := make(map[string]bool, len(existing)+len(recs))
-		for _, k := range existing {
-			skip[k] = true
+	}
+	var existing []string
+	if err := tx.Model(&auditRow{}).Where("key IN ?", keys).Pluck("key", &existing).Error; err != nil {
+		return err
+	}
+	skip := make(map[string]bool, len(existing)+len(recs))
+	for _, k := range existing {
+		skip[k] = true
+	}
+	var tip struct {
+		Seq  int64
+		Hash *string
+	}
+	if err := tx.Raw("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&tip).Error; err != nil {
+		return err
+	}
+	prev := audit.Genesis
+	if tip.Seq > 0 {
+		prev = "" // an unsealed tip: the chain is already broken there, and Verify will say so
+		if tip.Hash != nil {
+			prev = *tip.Hash
 		}
-		var tip struct {
-			Seq  int64
-			Hash *string
+	}
+	rows := make([]auditRow, 0, len(recs))
+	for _, r := range recs {
+		if skip[r.Key] {
+			continue
 		}
-		if err := tx.Raw("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&tip).Error; err != nil {
-			return err
+		skip[r.Key] = true // the same key twice in one call
+		if r.Time.IsZero() {
+			r.Time = now
 		}
-		prev := audit.Genesis
-		if tip.Seq > 0 {
-			prev = "" // an unsealed tip: the chain is already broken there, and Verify will say so
-			if tip.Hash != nil {
-				prev = *tip.Hash
-			}
-		}
-		rows := make([]auditRow, 0, len(recs))
-		for _, r := range recs {
-			if skip[r.Key] {
-				continue
-			}
-			skip[r.Key] = true // the same key twice in one call
-			if r.Time.IsZero() {
-				r.Time = now
-			}
-			r.Time = r.Time.UTC().Truncate(audit.TimePrecision)
-			tip.Seq++
-			r.Seq, r.PrevHash = tip.Seq, prev
-			r.Hash = audit.Hash(r)
-			prev = r.Hash
-			rows = append(rows, auditRowOf(r))
-		}
-		if len(rows) == 0 {
-			return nil
-		}
-		return tx.Create(&rows).Error
-	})
+		r.Time = r.Time.UTC().Truncate(audit.TimePrecision)
+		tip.Seq++
+		r.Seq, r.PrevHash = tip.Seq, prev
+		r.Hash = audit.Hash(r)
+		prev = r.Hash
+		rows = append(rows, auditRowOf(r))
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	return tx.Create(&rows).Error
 }
 
 // AuditFilter narrows ListAudit and ExportAudit; empty fields match everything.
