@@ -395,18 +395,8 @@ type ProgressResult struct {
 // run it as a local activity (local-steps), the guardian and pipelines as
 // an activity.
 func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) (ProgressResult, error) {
-	if err := a.Store.AppendAudit(ctx, in.Audit...); err != nil {
-		return ProgressResult{}, fmt.Errorf("audit: %w", err)
-	}
-	if in.Deployment != nil {
-		if err := a.Store.PutDeployment(ctx, *in.Deployment); err != nil {
-			return ProgressResult{}, fmt.Errorf("deployment: %w", err)
-		}
-	}
-	if in.Promotion != nil {
-		if err := a.Store.UpdatePromotion(ctx, *in.Promotion, in.Seq); err != nil {
-			return ProgressResult{}, fmt.Errorf("promotion: %w", err)
-		}
+	if err := a.Store.RecordProgress(ctx, store.Progress{Audit: in.Audit, Deployment: in.Deployment, Promotion: in.Promotion, Seq: in.Seq}); err != nil {
+		return ProgressResult{}, err
 	}
 	a.observe(in)
 	return ProgressResult{Sinks: len(a.Sinks) > 0}, nil

@@ -473,18 +473,26 @@ func (s *Store) RunningByStage(ctx context.Context) (map[string]int, error) {
 // UpdatePromotion writes the workflow's view of a promotion. seq grows with
 // every write from the workflow, so a retried, late write never overwrites a newer one.
 func (s *Store) UpdatePromotion(ctx context.Context, p modelplane.Promotion, seq int64) error {
+	return updatePromotion(s.db.WithContext(ctx), p, seq)
+}
+
+// updatePromotion is UpdatePromotion on db, a transaction or the store's
+// writer.
+func updatePromotion(db *gorm.DB, p modelplane.Promotion, seq int64) error {
 	cols := []string{"status", "seq", "doc"}
 	if modelplane.Terminal(p.Status) {
 		cols = append(cols, "active_key") // set to NULL: the pair is free again
 	}
-	res := s.db.WithContext(ctx).Model(&promotionRow{}).Where("id = ? AND seq < ?", p.ID, seq).Select(cols).
+	res := db.Model(&promotionRow{}).Where("id = ? AND seq < ?", p.ID, seq).Select(cols).
 		Updates(&promotionRow{Status: p.Status, Seq: seq, Doc: p})
 	if res.Error != nil {
 		return res.Error
 	}
 	if res.RowsAffected == 0 {
-		if _, err := s.GetPromotion(ctx, p.ID); err != nil {
-			return err
+		// Stale (seq not newer) is fine; missing is not.
+		var row promotionRow
+		if err := db.Select("id").First(&row, "id = ?", p.ID).Error; err != nil {
+			return notFound(err, "promotion %q not found", p.ID)
 		}
 	}
 	return nil
@@ -518,10 +526,14 @@ func (s *Store) GetDeployment(ctx context.Context, model, target string) (modelp
 
 // PutDeployment replaces a deployment.
 func (s *Store) PutDeployment(ctx context.Context, d modelplane.Deployment) error {
+	return putDeployment(s.db.WithContext(ctx), d)
+}
+
+func putDeployment(db *gorm.DB, d modelplane.Deployment) error {
 	if d.UpdatedAt.IsZero() {
 		d.UpdatedAt = time.Now().UTC()
 	}
-	return s.db.WithContext(ctx).Save(&deploymentRow{Model: d.Model, Target: d.Target, Doc: d}).Error
+	return db.Save(&deploymentRow{Model: d.Model, Target: d.Target, Doc: d}).Error
 }
 
 // ListDeployments returns every deployment.
