@@ -34,6 +34,7 @@ import (
 
 	"github.com/modelplane/modelplane"
 	"github.com/modelplane/modelplane/api"
+	"github.com/modelplane/modelplane/config"
 	"github.com/modelplane/modelplane/internal/testkit"
 	"github.com/modelplane/modelplane/policy"
 	"github.com/modelplane/modelplane/temporalserver"
@@ -78,7 +79,13 @@ func newStack(b *testing.B, withWorker bool, register func(worker.Registry)) *st
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = ts.Stop() })
-	c, err := client.Dial(client.Options{HostPort: ts.HostPort, Logger: tlog.NewStructuredLogger(quiet)})
+	// Dialled as modelplane dev dials its own frontend (worker.ClientOptions).
+	o, err := mpworker.ClientOptions(config.Temporal{Address: ts.HostPort}, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.Logger = tlog.NewStructuredLogger(quiet)
+	c, err := client.Dial(o)
 	if err != nil {
 		b.Fatal(err)
 	}

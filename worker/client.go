@@ -18,6 +18,12 @@ import (
 // data converter, interceptors and metrics.
 func ClientOptions(c config.Temporal, apiKey string) (client.Options, error) {
 	o := client.Options{HostPort: c.Address, Namespace: c.Namespace}
+	if loopback(c.Address) {
+		// Calls that never leave the machine (modelplane dev's own
+		// frontend) gain nothing from gzip, and compressing them cost a
+		// tenth of each parked workflow's CPU (bench/README.md, Scale).
+		o.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
 	t := c.TLS
 	plain := !t.Enabled && t.CAFile == "" && t.CertFile == "" && t.ServerName == "" && !t.InsecureSkipVerify
 	if plain && apiKey == "" {
