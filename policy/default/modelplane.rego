@@ -123,7 +123,11 @@ own_promotion if {
 
 raw_env := lower(object.get(input, ["target", "environment"], ""))
 
-env := object.get(data.environment_aliases, raw_env, raw_env)
+# env reads the input itself rather than raw_env: one rule fewer on the
+# path of every start and step.
+env := object.get(data.environment_aliases, raw, raw) if {
+	raw := lower(object.get(input, ["target", "environment"], ""))
+}
 
 # A question without a target is treated as production, so a missing field
 # never relaxes a production-only rule.
@@ -397,7 +401,10 @@ notes contains msg if {
 
 # window_bound: the windows or a freeze bind the action now. Asked first,
 # it keeps the usual answer (no) to one rule.
-window_bound if outside_window
+window_bound if {
+	data.change_windows[env]
+	not windows_open
+}
 
 window_bound if {
 	count(data.freezes) > 0
