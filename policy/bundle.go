@@ -292,9 +292,46 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 	if err := runRegoTests(ctx, mods, testData); err != nil {
 		return nil, wrap(err)
 	}
+	doc, err := ast.InterfaceToValue(data)
+	if err != nil {
+		return nil, wrap(err)
+	}
 	return &compiled{query: pq, tool: tq, version: b.version(), hash: b.hash, loadedAt: e.now().UTC(),
-		cache: newDecisionCache(e.cacheSize)}, nil
+		cache: newDecisionCache(e.cacheSize), data: rego.EvalBaseCache(dataDoc{doc})}, nil
 }
+
+// dataDoc answers OPA's reads of base documents (data.roles,
+// data.approvals, …) from the policy's data, converted once when the
+// policy loads. OPA otherwise reads each from the store and caches it per
+// decision, a fifth of an evaluated decision's allocations. The data never
+// changes under a loaded policy (a change is a new policy), so every
+// decision can share it. What it cannot place (a ref with a variable in
+// it) it leaves to the store, as before.
+type dataDoc struct{ root ast.Value }
+
+func (d dataDoc) Get(ref ast.Ref) ast.Value {
+	if len(ref) == 0 || !ref[0].Equal(ast.DefaultRootDocument) {
+		return nil
+	}
+	v := d.root
+	for _, t := range ref[1:] {
+		var next *ast.Term
+		switch x := v.(type) {
+		case ast.Object:
+			next = x.Get(t)
+		case *ast.Array:
+			next = x.Get(t)
+		}
+		if next == nil {
+			return nil
+		}
+		v = next.Value
+	}
+	return v
+}
+
+// Put keeps nothing: Get already holds all the data.
+func (dataDoc) Put(ast.Ref, ast.Value) {}
 
 // selfTest asks about every action: each answer must be undefined or a
 // well-formed decision, and at least one must be defined. This catches a

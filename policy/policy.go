@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/modelplane/modelplane"
@@ -183,6 +184,8 @@ type compiled struct {
 	// cache holds this policy's decisions (nil when off): a new policy
 	// starts with an empty one.
 	cache *decisionCache
+	// data serves the policy's data to every evaluation (dataDoc).
+	data rego.EvalOption
 }
 
 // New loads the policy. With dir "" it uses the built-in bundle; otherwise
@@ -246,9 +249,9 @@ func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.Po
 	// that tells whether the answer depends on the clock; if not, the
 	// answer is kept (see governance_cache.go).
 	var tracer *clockTracer
-	opts := make([]rego.EvalOption, 0, 5)
+	opts := make([]rego.EvalOption, 0, 8)
 	// Metrics are not collected: a no-op spares allocations on every decision.
-	opts = append(opts, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()))
+	opts = append(opts, rego.EvalParsedInput(v), rego.EvalTime(in.Time), rego.EvalMetrics(metrics.NoOp()), rego.EvalGenerateJSON(keepValue), c.data)
 	if seen != nil && seen.state == cachedSeen {
 		tracer = &clockTracer{c: c.cache}
 		opts = append(opts, rego.EvalQueryTracer(tracer), rego.EvalRuleIndexing(false))
@@ -267,7 +270,7 @@ func (e *Engine) decide(ctx context.Context, in Input, tool bool) (modelplane.Po
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		d.Reasons = []string{fmt.Sprintf("no policy decision for action %s", in.Action)}
 	} else {
-		r, err := parseDecision(rs[0].Expressions[0].Value)
+		r, err := parseDecisionValue(rs[0].Expressions[0].Value)
 		if err != nil {
 			d.Reasons = []string{"policy returned a malformed decision: " + err.Error()}
 			return d, fmt.Errorf("policy: %s: %w", in.Action, err)
@@ -397,6 +400,81 @@ type result struct {
 	Reasons           []string
 	Explicit          bool
 	RequiredApprovals int
+}
+
+// keepValue hands the decision back as OPA's value: converting it to Go
+// values first cost a few dozen allocations per decision, and
+// parseDecisionValue reads the value itself.
+func keepValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+var (
+	termAllow             = ast.StringTerm("allow")
+	termExplicit          = ast.StringTerm("explicit")
+	termReasons           = ast.StringTerm("reasons")
+	termRequiredApprovals = ast.StringTerm("required_approvals")
+)
+
+// parseDecisionValue is parseDecision on the value keepValue returned. A
+// decision of the expected shape is read as it is; anything else goes
+// through parseDecision, so its errors read the same.
+func parseDecisionValue(v any) (result, error) {
+	slow := func() (result, error) {
+		if av, ok := v.(ast.Value); ok {
+			j, err := ast.JSON(av)
+			if err != nil {
+				return result{}, fmt.Errorf("%s: %w", Query, err)
+			}
+			return parseDecision(j)
+		}
+		return parseDecision(v)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return slow()
+	}
+	var r result
+	allow := obj.Get(termAllow)
+	if allow == nil {
+		return slow()
+	}
+	b, ok := allow.Value.(ast.Boolean)
+	if !ok {
+		return slow()
+	}
+	r.Allow = bool(b)
+	if t := obj.Get(termExplicit); t != nil {
+		b, ok := t.Value.(ast.Boolean)
+		if !ok {
+			return slow()
+		}
+		r.Explicit = bool(b)
+	}
+	if t := obj.Get(termReasons); t != nil {
+		list, ok := t.Value.(*ast.Array)
+		if !ok {
+			return slow()
+		}
+		r.Reasons = make([]string, list.Len())
+		for i := range list.Len() {
+			s, ok := list.Elem(i).Value.(ast.String)
+			if !ok {
+				return slow()
+			}
+			r.Reasons[i] = string(s)
+		}
+	}
+	if t := obj.Get(termRequiredApprovals); t != nil {
+		n, ok := t.Value.(ast.Number)
+		if !ok {
+			return slow()
+		}
+		f, err := json.Number(n).Float64()
+		if err != nil || f != math.Trunc(f) || f < 0 || f > 1000 {
+			return slow()
+		}
+		r.RequiredApprovals = int(f)
+	}
+	return r, nil
 }
 
 // parseDecision checks the shape strictly: a custom policy that returns the

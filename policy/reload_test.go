@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -416,9 +417,32 @@ func TestParseDecision(t *testing.T) {
 		if _, err := parseDecision(c.v); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want %q", c.v, err, c.want)
 		}
+		// The same decision as the value OPA hands back (keepValue).
+		if _, err := parseDecisionValue(astValue(t, c.v)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v as a value: error %v, want %q", c.v, err, c.want)
+		}
 	}
-	r, err := parseDecision(map[string]any{"allow": true, "reasons": []any{"ok"}, "explicit": true, "required_approvals": json.Number("2")})
+	good := map[string]any{"allow": true, "reasons": []any{"ok"}, "explicit": true, "required_approvals": json.Number("2")}
+	r, err := parseDecision(good)
 	if err != nil || !r.Allow || !r.Explicit || r.RequiredApprovals != 2 || r.Reasons[0] != "ok" {
 		t.Errorf("got %+v %v", r, err)
 	}
+	if rv, err := parseDecisionValue(astValue(t, good)); err != nil || !reflect.DeepEqual(rv, r) {
+		t.Errorf("as a value: got %+v %v, want %+v", rv, err, r)
+	}
+	// Reasons as a set take the long way, as before: sorted into an array.
+	set := ast.NewObject([2]*ast.Term{ast.StringTerm("allow"), ast.BooleanTerm(false)},
+		[2]*ast.Term{ast.StringTerm("reasons"), ast.SetTerm(ast.StringTerm("b"), ast.StringTerm("a"))})
+	if rv, err := parseDecisionValue(set); err != nil || rv.Allow || !reflect.DeepEqual(rv.Reasons, []string{"a", "b"}) {
+		t.Errorf("reasons as a set: got %+v %v", rv, err)
+	}
+}
+
+func astValue(t *testing.T, v any) ast.Value {
+	t.Helper()
+	av, err := ast.InterfaceToValue(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return av
 }
