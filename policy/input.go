@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,14 +26,10 @@ func inputValue(in Input) (ast.Value, error) {
 	kv = append(kv,
 		item(keyAction, str(in.Action)),
 		item(keyCaller, callerTerm(in.Caller)),
-		item(keyAsset, ast.NewTerm(assetValue(in.Asset))),
+		item(keyAsset, assetTerm(in.Asset)),
 	)
 	if t := in.Target; t != nil {
-		kv = append(kv, item(keyTarget, ast.ObjectTerm(
-			item(keyName, str(t.Name)),
-			item(keyEnvironment, str(t.Environment)),
-			item(keyProvider, str(t.Provider)),
-		)))
+		kv = append(kv, item(keyTarget, targetTerm(t)))
 	}
 	if p := in.Promotion; p != nil {
 		kv = append(kv, item(keyPromotion, ast.NewTerm(promotionValue(p))))
@@ -125,58 +122,120 @@ var (
 	keyVersion       = ast.StringTerm("version")
 )
 
-// callers keeps the values of callers seen recently: the same few callers
-// ask most questions, and their object is a fifth of an input's
-// allocations. OPA never changes a term, so inputs share them. Bounded
-// like interned: past the limit the table starts over.
-var callers struct {
-	sync.RWMutex
-	m map[string]*ast.Term
+// termCache keeps the input values built recently, keyed by every field
+// they are built from: the same few callers, models and targets come up in
+// most questions, and building their objects was most of an input's
+// allocations. OPA never changes a term, so inputs share them. Bounded like
+// interned: past the limit the table starts over.
+type termCache struct {
+	mu sync.RWMutex
+	m  map[string]*ast.Term
 }
 
-const callerLimit = 4096
+const termCacheLimit = 4096
 
-// callerTerm is principalValue(p), from callers when p was seen.
-func callerTerm(p modelplane.Principal) *ast.Term {
+var callers, assets, targets termCache
+
+// cachedTerm returns the value kept for v's key, or builds and keeps it.
+// The key is built with appendKey into a pooled buffer.
+func cachedTerm[T any](c *termCache, v T, appendKey func([]byte, T) []byte, build func(T) ast.Value) *ast.Term {
 	buf := keyBuffers.Get().(*[]byte)
 	defer keyBuffers.Put(buf)
-	k := appendCallerKey((*buf)[:0], p)
-	*buf = k
-	callers.RLock()
-	t, ok := callers.m[string(k)] // no copy: the compiler reads the bytes in place
-	callers.RUnlock()
+	*buf = appendKey((*buf)[:0], v)
+	key := *buf
+	c.mu.RLock()
+	t, ok := c.m[string(key)] // no copy: the compiler reads the bytes in place
+	c.mu.RUnlock()
 	if ok {
 		return t
 	}
-	t = ast.NewTerm(principalValue(p))
-	callers.Lock()
-	if callers.m == nil || len(callers.m) >= callerLimit {
-		callers.m = make(map[string]*ast.Term, 64)
+	t = ast.NewTerm(build(v))
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= termCacheLimit {
+		c.m = make(map[string]*ast.Term, 64)
 	}
-	callers.m[string(k)] = t
-	callers.Unlock()
+	c.m[string(key)] = t
+	c.mu.Unlock()
 	return t
 }
 
-// appendCallerKey writes every field principalValue reads, each prefixed
-// by its length so no two callers share a key, with nil and empty lists
-// told apart (null vs []).
-func appendCallerKey(b []byte, p modelplane.Principal) []byte {
-	field := func(b []byte, s string) []byte {
-		return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+// callerTerm is principalValue(p), kept in callers.
+func callerTerm(p modelplane.Principal) *ast.Term {
+	return cachedTerm(&callers, p, appendCallerKey, principalValue)
+}
+
+// assetTerm is assetValue(a), kept in assets.
+func assetTerm(a Asset) *ast.Term { return cachedTerm(&assets, a, appendAssetKey, assetValue) }
+
+// targetTerm is the target's value, kept in targets.
+func targetTerm(t *TargetInfo) *ast.Term {
+	return cachedTerm(&targets, t, func(b []byte, t *TargetInfo) []byte {
+		return keyField(keyField(keyField(b, t.Name), t.Environment), t.Provider)
+	}, func(t *TargetInfo) ast.Value {
+		return ast.NewObject(item(keyName, str(t.Name)), item(keyEnvironment, str(t.Environment)), item(keyProvider, str(t.Provider)))
+	})
+}
+
+// keyField appends s prefixed by its length, so no two keys run together.
+func keyField(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// appendAssetKey writes every field assetValue reads; a map's entries in
+// key order, and whether it had any (an empty map adds no field, a map of
+// only NaN and infinite metrics an empty one).
+func appendAssetKey(b []byte, a Asset) []byte {
+	for _, f := range [...]string{a.Kind, a.Name, a.Owner, a.Team, a.RiskTier, a.DataDomain, a.Version} {
+		b = keyField(b, f)
 	}
+	var room [16]string
+	if len(a.Metrics) == 0 {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		names := room[:0]
+		for k, v := range a.Metrics {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				names = append(names, k)
+			}
+		}
+		slices.Sort(names)
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, k := range names {
+			b = binary.LittleEndian.AppendUint64(keyField(b, k), math.Float64bits(a.Metrics[k]))
+		}
+	}
+	if len(a.Lineage) == 0 {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	names := room[:0]
+	for k := range a.Lineage {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, k := range names {
+		b = keyField(keyField(b, k), a.Lineage[k])
+	}
+	return b
+}
+
+// appendCallerKey writes every field principalValue reads, with nil and
+// empty lists told apart (null vs []).
+func appendCallerKey(b []byte, p modelplane.Principal) []byte {
 	list := func(b []byte, ss []string) []byte {
 		if ss == nil {
 			return append(b, 0)
 		}
 		b = binary.AppendUvarint(b, uint64(len(ss))+1)
 		for _, s := range ss {
-			b = field(b, s)
+			b = keyField(b, s)
 		}
 		return b
 	}
-	b = field(b, p.Name)
-	b = field(b, p.Method)
+	b = keyField(b, p.Name)
+	b = keyField(b, p.Method)
 	b = list(b, p.Teams)
 	b = list(b, p.Roles)
 	if p.Expires != nil {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -37,6 +38,47 @@ func TestCallerValuesKept(t *testing.T) {
 		}
 		if got.Compare(want) != 0 {
 			t.Errorf("caller %d:\n got %v\nwant %v", i, got, want)
+		}
+	}
+}
+
+// TestAssetAndTargetValuesKept: the same for assets (their maps in any
+// order, metrics JSON cannot carry, nil and empty maps) and targets.
+func TestAssetAndTargetValuesKept(t *testing.T) {
+	nan := math.NaN()
+	assets := []Asset{
+		{Kind: "model", Name: "ab", Owner: "c"},
+		{Kind: "model", Name: "a", Owner: "bc"},
+		{Kind: "model", Name: "a", Owner: "bc", Metrics: map[string]float64{}},
+		{Kind: "model", Name: "a", Owner: "bc", Metrics: map[string]float64{"auc": nan}},
+		{Kind: "model", Name: "a", Owner: "bc", Metrics: map[string]float64{"auc": 0.9, "f1": 0.8}},
+		{Kind: "model", Name: "a", Owner: "bc", Metrics: map[string]float64{"auc": 0.9, "f1": 0.7}},
+		{Kind: "model", Name: "a", Owner: "bc", Metrics: map[string]float64{"auc": 0.9, "f1": 0.8, "x": math.Inf(1)}},
+		{Kind: "model", Name: "a", Owner: "bc", Lineage: map[string]string{"run_id": "r1"}},
+		{Kind: "model", Name: "a", Owner: "bc", Lineage: map[string]string{"run_id": "r2"}},
+		{Kind: "model", Name: "a", Owner: "bc", Version: "2", Team: "t", RiskTier: "high", DataDomain: "pii"},
+	}
+	for i, a := range assets {
+		first := assetTerm(a)
+		if again := assetTerm(a); again != first {
+			t.Errorf("asset %d: asked twice, got a new value", i)
+		}
+		// Built afresh, as before the table (JSON has no NaN to compare with).
+		if want := assetValue(a); first.Value.Compare(want) != 0 {
+			t.Errorf("asset %d:\n got %v\nwant %v", i, first, want)
+		}
+	}
+	for i, tg := range []*TargetInfo{{Name: "ab", Environment: "c"}, {Name: "a", Environment: "bc"}, {Name: "a", Environment: "bc", Provider: "sim"}} {
+		if targetTerm(tg) != targetTerm(&TargetInfo{Name: tg.Name, Environment: tg.Environment, Provider: tg.Provider}) {
+			t.Errorf("target %d: asked twice, got a new value", i)
+		}
+		want := jsonValue(t, Input{Target: tg})
+		got, err := inputValue(Input{Target: tg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Compare(want) != 0 {
+			t.Errorf("target %d:\n got %v\nwant %v", i, got, want)
 		}
 	}
 }

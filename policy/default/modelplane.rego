@@ -46,14 +46,14 @@ decision := verdict if {
 	action_class
 }
 
-# action_class is undefined for an action neither list names.
+# action_class is undefined for an action neither list names, and so is
+# the decision: the rules below compare action_class with "read" directly,
+# with no rule of their own for it.
 action_class := "read" if {
 	input.action in data.read_actions
 } else := "change" if {
 	input.action in data.change_actions
 }
-
-is_read if action_class == "read"
 
 # Allowing needs at least one grant and no deny: a deny always wins, even
 # for admins (four-eyes, change windows and evidence apply to everyone).
@@ -141,7 +141,7 @@ grant contains sprintf("%s is an admin", [caller_label]) if "admin" in input.cal
 
 grant contains sprintf("%s is an auditor; auditors may read everything", [caller_label]) if {
 	"auditor" in input.caller.roles
-	is_read
+	action_class == "read"
 }
 
 grant contains sprintf("%s has role %s in team %s", [caller_label, role, team]) if {
@@ -194,7 +194,7 @@ team_exempt if "admin" in input.caller.roles
 
 team_exempt if {
 	"auditor" in input.caller.roles
-	is_read
+	action_class == "read"
 }
 
 team_exempt if system_action
@@ -207,7 +207,7 @@ team_exempt if {
 # Said outright, so an auditor learns why rather than which role is missing.
 deny contains sprintf("auditors may read but not change anything; %s may not %s", [caller_label, input.action]) if {
 	"auditor" in input.caller.roles
-	not is_read
+	action_class != "read"
 	not "admin" in input.caller.roles
 	not other_role_grants
 }
@@ -219,7 +219,7 @@ other_role_grants if {
 
 deny contains sprintf("%s has no owning team; only admins may change it", [asset_label]) if {
 	team == ""
-	not is_read
+	action_class != "read"
 	not "admin" in input.caller.roles
 	not system_action
 }
@@ -460,7 +460,7 @@ roles_text := concat(", ", roles) if {
 
 needed contains "role admin"
 
-needed contains "role auditor" if is_read
+needed contains "role auditor" if action_class == "read"
 
 needed contains sprintf("role %s", [role]) if {
 	some role, actions in data.roles
