@@ -36,7 +36,9 @@ import (
 // promotions to the 250 already parked, and reports RSS of the whole
 // process, RSS per parked promotion, and the start throughput of that step.
 // MODELPLANE_BENCH_HEAPPROFILE=prefix writes a heap profile at each size
-// (prefix-approval-1000.pprof), to see what the parked workflows keep.
+// (prefix-approval-1000.pprof), to see what the parked workflows keep;
+// MODELPLANE_BENCH_CPUPROFILE=prefix a CPU profile of each chunk
+// (prefix-bake-promotions-250.cpu, prefix-bake-bare-250.cpu, …).
 func BenchmarkScale(b *testing.B) {
 	loadNote(b)
 	sizes := []int{250, 500, 1000}
@@ -173,6 +175,17 @@ const settle = 2 * time.Second
 // and the memory they added.
 func (h *hold) chunk(b *testing.B, k int, what string, parked *atomic.Int64, want int, start func(i int) error) (started, park, used time.Duration, grew mem) {
 	m0 := settledMem()
+	if prefix := os.Getenv("MODELPLANE_BENCH_CPUPROFILE"); prefix != "" {
+		// One side's chunk alone, to set against the other's (pprof -diff_base).
+		f, err := os.Create(fmt.Sprintf("%s-%s-%s-%d.cpu", prefix, h.wait, strings.Fields(what)[0], h.ours))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	c0, t0 := cpu(), time.Now()
 	if _, err := fanOut(k, h.clients, start); err != nil {
 		b.Fatal(err)
