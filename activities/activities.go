@@ -390,8 +390,9 @@ type ProgressResult struct {
 	Sinks bool `json:"sinks,omitempty"`
 }
 
-// RecordProgress writes the audit first (keys make it idempotent), then the
-// deployment and the promotion projection that the API reads. Promotions
+// RecordProgress writes the audit records (keys make them idempotent), the
+// deployment and the promotion projection that the API reads, in one
+// transaction (store.RecordProgress). Promotions
 // run it as a local activity (local-steps), the guardian and pipelines as
 // an activity.
 func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) (ProgressResult, error) {

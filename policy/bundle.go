@@ -306,11 +306,12 @@ func (e *Engine) compile(ctx context.Context, b *bundle) (*compiled, error) {
 // decision, a fifth of an evaluated decision's allocations. The data never
 // changes under a loaded policy (a change is a new policy), so every
 // decision can share it. What it cannot place (a ref with a variable in
-// it) it leaves to the store, as before.
+// it) it leaves to the store, as before, and so the whole of data, which
+// the store hands over without its system key.
 type dataDoc struct{ root ast.Value }
 
 func (d dataDoc) Get(ref ast.Ref) ast.Value {
-	if len(ref) == 0 || !ref[0].Equal(ast.DefaultRootDocument) {
+	if len(ref) < 2 || !ref[0].Equal(ast.DefaultRootDocument) {
 		return nil
 	}
 	v := d.root

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/modelplane/modelplane"
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -132,5 +133,22 @@ func TestDataServedAsTheStoreServesIt(t *testing.T) {
 		if n == 0 || n == 12000 {
 			t.Fatalf("%s: %d of 12000 questions allowed: the questions do not tell answers apart", name, n)
 		}
+	}
+}
+
+// TestDataDocLeavesTheRootToTheStore: the whole of data, read at once, is
+// the store's to give, since the store leaves the system key out of it.
+// (The engine's own queries cannot read it: a rule under data reading all
+// of data is recursive.)
+func TestDataDocLeavesTheRootToTheStore(t *testing.T) {
+	doc := dataDoc{ast.MustParseTerm(`{"system": {"secret": "s"}, "roles": {"requester": ["model.create"]}}`).Value}
+	if v := doc.Get(ast.MustParseRef("data")); v != nil {
+		t.Fatalf("data read whole from dataDoc: %v", v)
+	}
+	if v := doc.Get(ast.MustParseRef("data.roles.requester")); v == nil || v.String() != `["model.create"]` {
+		t.Fatalf("data.roles.requester = %v", v)
+	}
+	if v := doc.Get(ast.MustParseRef("data.roles[x]")); v != nil {
+		t.Fatalf("a ref with a variable: %v, want it left to the store", v)
 	}
 }
