@@ -2,10 +2,8 @@ package worker_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,44 +13,16 @@ import (
 	"go.temporal.io/server/temporaltest"
 )
 
-// countingProxy forwards TCP to backend on loopback and counts the bytes
-// the client sent.
-func countingProxy(t *testing.T, backend string) (string, *atomic.Int64) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var sent atomic.Int64
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				b, err := net.Dial("tcp", backend)
-				if err != nil {
-					return
-				}
-				defer b.Close()
-				go func() { _, _ = io.Copy(c, b) }()
-				n, _ := io.Copy(b, c)
-				sent.Add(n)
-			}()
-		}
-	}()
-	return l.Addr().String(), &sent
-}
-
 // TestLoopbackCallsAreNotCompressed: to a frontend on this machine the
 // client sends a workflow's input as it is; gzip would shrink this one to
 // a few KiB.
 func TestLoopbackCallsAreNotCompressed(t *testing.T) {
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
-	addr, sent := countingProxy(t, ts.GetFrontendHostPort())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, addr := forward(t, l, ts.GetFrontendHostPort(), nil), l.Addr().String()
 	o, err := worker.ClientOptions(config.Temporal{Address: addr, Namespace: ts.GetDefaultNamespace()}, "")
 	if err != nil {
 		t.Fatal(err)

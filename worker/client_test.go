@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,7 +97,17 @@ func tlsFront(t *testing.T, p *pki, backend string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	forward(t, l, backend, func(c net.Conn) bool { return c.(*tls.Conn).Handshake() == nil })
+	return l.Addr().String()
+}
+
+// forward accepts on l and copies each connection to backend and back,
+// once accept (if given) takes it. It returns the bytes clients sent,
+// counted as each connection's sending side ends.
+func forward(t *testing.T, l net.Listener, backend string, accept func(net.Conn) bool) *atomic.Int64 {
+	t.Helper()
 	t.Cleanup(func() { l.Close() })
+	var sent atomic.Int64
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -105,7 +116,7 @@ func tlsFront(t *testing.T, p *pki, backend string) string {
 			}
 			go func() {
 				defer c.Close()
-				if err := c.(*tls.Conn).Handshake(); err != nil {
+				if accept != nil && !accept(c) {
 					return
 				}
 				b, err := net.Dial("tcp", backend)
@@ -113,12 +124,13 @@ func tlsFront(t *testing.T, p *pki, backend string) string {
 					return
 				}
 				defer b.Close()
-				go func() { _, _ = io.Copy(b, c) }()
-				_, _ = io.Copy(c, b)
+				go func() { _, _ = io.Copy(c, b) }()
+				n, _ := io.Copy(b, c)
+				sent.Add(n)
 			}()
 		}
 	}()
-	return l.Addr().String()
+	return &sent
 }
 
 func TestClientOptionsMTLSAndAPIKey(t *testing.T) {
