@@ -62,19 +62,33 @@ func (s *Store) AppendAudit(ctx context.Context, recs ...modelplane.AuditRecord)
 	if len(recs) == 0 {
 		return nil
 	}
-	keys := make([]string, len(recs))
-	for i, r := range recs {
+	if err := auditKeysPresent(recs); err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendAudit(tx, recs) })
+}
+
+// auditKeysPresent refuses records without a key before any transaction
+// opens: a key is what makes an append idempotent.
+func auditKeysPresent(recs []modelplane.AuditRecord) error {
+	for _, r := range recs {
 		if r.Key == "" {
 			return fmt.Errorf("audit record %q has no key", r.Action)
 		}
-		keys[i] = r.Key
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendAudit(tx, keys, recs) })
+	return nil
 }
 
-// appendAudit is AppendAudit inside the caller's transaction; keys are the
-// records' keys, all present.
-func (s *Store) appendAudit(tx *gorm.DB, keys []string, recs []modelplane.AuditRecord) error {
+// appendAudit is AppendAudit inside the caller's transaction, for records
+// auditKeysPresent accepted.
+func (s *Store) appendAudit(tx *gorm.DB, recs []modelplane.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = r.Key
+	}
 	now := time.Now().UTC()
 	if s.postgres {
 		// Held to the end of the transaction: the next appender reads the

@@ -24,12 +24,8 @@ type Progress struct {
 // deployment and the audit records written, and a retry writes nothing
 // twice.
 func (s *Store) RecordProgress(ctx context.Context, p Progress) error {
-	keys := make([]string, len(p.Audit))
-	for i, r := range p.Audit {
-		if r.Key == "" {
-			return fmt.Errorf("audit record %q has no key", r.Action)
-		}
-		keys[i] = r.Key
+	if err := auditKeysPresent(p.Audit); err != nil {
+		return err
 	}
 	var missing error
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -46,10 +42,8 @@ func (s *Store) RecordProgress(ctx context.Context, p Progress) error {
 			missing = err
 		}
 		// Last, so PostgreSQL's chain lock is held for the least time.
-		if len(p.Audit) > 0 {
-			if err := s.appendAudit(tx, keys, p.Audit); err != nil {
-				return fmt.Errorf("audit: %w", err)
-			}
+		if err := s.appendAudit(tx, p.Audit); err != nil {
+			return fmt.Errorf("audit: %w", err)
 		}
 		return nil
 	})
