@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -31,14 +32,7 @@ func TestCallerValuesKept(t *testing.T) {
 		if again := callerTerm(p); again != first {
 			t.Errorf("caller %d: asked twice, got a new value", i)
 		}
-		want := jsonValue(t, Input{Caller: p})
-		got, err := inputValue(Input{Caller: p})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Compare(want) != 0 {
-			t.Errorf("caller %d:\n got %v\nwant %v", i, got, want)
-		}
+		inputMatchesJSON(t, fmt.Sprintf("caller %d", i), Input{Caller: p})
 	}
 }
 
@@ -72,13 +66,19 @@ func TestAssetAndTargetValuesKept(t *testing.T) {
 		if targetTerm(tg) != targetTerm(&TargetInfo{Name: tg.Name, Environment: tg.Environment, Provider: tg.Provider}) {
 			t.Errorf("target %d: asked twice, got a new value", i)
 		}
-		want := jsonValue(t, Input{Target: tg})
-		got, err := inputValue(Input{Target: tg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Compare(want) != 0 {
-			t.Errorf("target %d:\n got %v\nwant %v", i, got, want)
-		}
+		inputMatchesJSON(t, fmt.Sprintf("target %d", i), Input{Target: tg})
+	}
+}
+
+// inputMatchesJSON checks in's value against its JSON form, as
+// TestInputValue does.
+func inputMatchesJSON(t *testing.T, what string, in Input) {
+	t.Helper()
+	got, err := inputValue(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := jsonValue(t, in); got.Compare(want) != 0 {
+		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
 	}
 }
